@@ -1,0 +1,46 @@
+"""Shared fixtures.
+
+Real assets (weights, clips, reference outputs) live outside the repository, in the folder named by
+``VIDCLASS_ASSETS`` (default ``../shared/assets`` next to the checkout). The exported model is the one
+the README's set-up command writes (``VIDCLASS_MODEL``, default ``models/i3d_kinetics400.onnx``).
+Tests that need them fail under ``CI=true`` when they are missing and skip with a reason elsewhere.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _need(path: Path, what: str) -> Path:
+    if path.exists():
+        return path
+    message = f"{what} not found at {path}"
+    if os.environ.get("CI", "").lower() == "true":
+        pytest.fail(message + " (CI=true: real-data tests must run)")
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def assets_dir() -> Path:
+    return _need(Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets")), "shared assets")
+
+
+@pytest.fixture(scope="session")
+def clips_dir(assets_dir: Path) -> Path:
+    return _need(assets_dir / "clips", "shared clips")
+
+
+@pytest.fixture(scope="session")
+def reference_dir(assets_dir: Path) -> Path:
+    return _need(assets_dir / "reference", "reference outputs")
+
+
+@pytest.fixture(scope="session")
+def real_model() -> Path:
+    default = ROOT / "models" / "i3d_kinetics400.onnx"
+    return _need(Path(os.environ.get("VIDCLASS_MODEL", default)), "exported I3D model (run scripts/export_i3d.py)")

@@ -1,0 +1,105 @@
+"""Builders for small synthetic inputs: videos written with OpenCV and tiny ONNX models that carry
+real vidclass metadata. Nothing here touches the real I3D model."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from pathlib import Path
+
+import cv2
+import numpy as np
+import onnx
+from onnx import TensorProto, helper
+
+from vidclass.spec import ModelSpec
+
+COLORS = ("red", "green", "blue")
+
+TINY_SPEC = ModelSpec(
+    name="tiny-colour",
+    version="test",
+    labels=COLORS,
+    input_layout="NTHWC",
+    channel_order="RGB",
+    frame_rate=10.0,
+    resize_short_side=32,
+    resize_interpolation="linear",
+    crop_height=32,
+    crop_width=32,
+    value_scale=1 / 127.5,
+    value_offset=-1.0,
+    window_frames=8,
+    hop_frames=4,
+    min_frames=2,
+    temporal_stride=1,
+    output_kind="per_step_logits",
+    weights_sha256="0" * 64,
+    source="tests/synthetic.py",
+)
+
+
+def tiny_spec(**changes: object) -> ModelSpec:
+    return replace(TINY_SPEC, **changes)
+
+
+def make_tiny_model(
+    path: Path,
+    spec: ModelSpec | None = TINY_SPEC,
+    classes: int | None = None,
+    extra_meta: dict[str, str] | None = None,
+) -> Path:
+    """An ONNX "colour classifier": per-step logits are the mean R, G, B of each frame, times 10.
+
+    Input ``[N, T, H, W, 3]`` (dynamic N, T), output ``[N, T, classes]``; the RGB means are
+    tiled/cut to ``classes`` columns so a wrong label count can be built on purpose. ``spec=None``
+    writes no metadata at all.
+    """
+    classes = classes or (spec.num_classes if spec else 3)
+    video = helper.make_tensor_value_info("video", TensorProto.FLOAT, ["N", "T", 32, 32, 3])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "T", classes])
+    weight = np.zeros((3, classes), np.float32)
+    for c in range(classes):
+        weight[c % 3, c] = 10.0
+    nodes = [
+        helper.make_node("ReduceMean", ["video", "axes"], ["rgb"], keepdims=0),
+        helper.make_node("MatMul", ["rgb", "weight"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes,
+        "tiny",
+        [video],
+        [logits],
+        initializer=[
+            helper.make_tensor("axes", TensorProto.INT64, [2], [2, 3]),
+            helper.make_tensor("weight", TensorProto.FLOAT, weight.shape, weight.flatten()),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    meta = dict(spec.to_metadata()) if spec else {}
+    meta.update(extra_meta or {})
+    helper.set_model_props(model, meta)
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
+def solid_frames(colors: list[str], size: tuple[int, int] = (48, 64)) -> list[np.ndarray]:
+    """BGR frames, each filled with one of red/green/blue."""
+    bgr = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
+    frames = []
+    for name in colors:
+        frame = np.zeros((*size, 3), np.uint8)
+        frame[:] = bgr[name]
+        frames.append(frame)
+    return frames
+
+
+def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str = "MJPG") -> Path:
+    height, width = frames[0].shape[:2]
+    writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, (width, height))
+    assert writer.isOpened(), f"OpenCV cannot write {fourcc} to {path}"
+    for frame in frames:
+        writer.write(frame)
+    writer.release()
+    return path

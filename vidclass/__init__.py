@@ -1,0 +1,19 @@
+"""vidclass: what is happening in this video? I3D (Kinetics-400) through ONNX Runtime."""
+
+from .api import Classifier
+from .errors import VidclassError
+from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, WindowResult
+from .spec import ModelSpec
+
+__version__ = "0.1.0"
+__all__ = [
+    "Classifier",
+    "ClipLabel",
+    "ClipResult",
+    "ErrorResult",
+    "LabelScore",
+    "ModelSpec",
+    "VidclassError",
+    "WindowResult",
+    "__version__",
+]

@@ -1,0 +1,59 @@
+"""Domain errors. The library raises these; the CLI turns each into one line and an exit code.
+
+Exit codes (documented in the README):
+
+* 0 -- every input classified
+* 1 -- at least one input failed (the others still produced results)
+* 2 -- usage error (bad option, no inputs; Typer/Click use 2 as well)
+* 3 -- model error (no model, unreadable model, model without the vidclass contract)
+* 130 -- interrupted (Ctrl-C)
+"""
+
+from __future__ import annotations
+
+EXIT_OK = 0
+EXIT_INPUT = 1
+EXIT_USAGE = 2
+EXIT_MODEL = 3
+EXIT_INTERRUPTED = 130
+
+
+class VidclassError(Exception):
+    """Base class: every error vidclass expects to happen in normal use."""
+
+    exit_code = EXIT_INPUT
+
+
+class UsageError(VidclassError):
+    """The options do not make sense together (for example a window shorter than the model's minimum)."""
+
+    exit_code = EXIT_USAGE
+
+
+class ModelError(VidclassError):
+    """The model cannot be found, read or understood."""
+
+    exit_code = EXIT_MODEL
+
+
+class ModelNotFoundError(ModelError):
+    """No exported model in any of the places vidclass looks."""
+
+
+class SpecError(ModelError):
+    """The ONNX file lacks the vidclass metadata, or the metadata contradicts the graph."""
+
+
+class InputError(VidclassError):
+    """One input (file, folder, stream) cannot be classified."""
+
+    def __init__(self, source: str, cause: str) -> None:
+        super().__init__(f"{source}: {cause}")
+        self.source = source
+        self.cause = cause
+
+
+class CheckpointError(VidclassError):
+    """A weights archive or checkpoint is not what it claims to be (wrong hash, unsafe pickle)."""
+
+    exit_code = EXIT_MODEL

@@ -1,0 +1,195 @@
+"""Finding the model, choosing an execution provider, and running ONNX Runtime.
+
+This is the only module that imports onnxruntime.
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import onnxruntime as ort
+
+from .errors import ModelError, ModelNotFoundError, SpecError, UsageError
+from .spec import ModelSpec
+
+log = logging.getLogger("vidclass")
+
+DEFAULT_MODEL_FILE = "i3d_kinetics400.onnx"
+#: The project's own models/ folder (a source checkout or an editable install).
+PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"
+EXPORT_HINT = "make it with `python scripts/export_i3d.py` in a vidclass checkout (see README, Quick start)"
+
+
+class Provider(str, enum.Enum):
+    auto = "auto"
+    cpu = "cpu"
+    cuda = "cuda"
+    tensorrt = "tensorrt"
+    openvino = "openvino"
+    coreml = "coreml"
+    directml = "directml"
+
+
+_ORT_NAMES = {
+    Provider.cpu: "CPUExecutionProvider",
+    Provider.cuda: "CUDAExecutionProvider",
+    Provider.tensorrt: "TensorrtExecutionProvider",
+    Provider.openvino: "OpenVINOExecutionProvider",
+    Provider.coreml: "CoreMLExecutionProvider",
+    Provider.directml: "DmlExecutionProvider",
+}
+_SHORT_NAMES = {ort_name: p.value for p, ort_name in _ORT_NAMES.items()}
+#: ``auto`` tries these in order and keeps the first that starts.
+AUTO_ORDER = (Provider.tensorrt, Provider.cuda, Provider.coreml, Provider.directml, Provider.openvino)
+
+
+def user_models_dir() -> Path:
+    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
+    return Path(base) / "vidclass" / "models"
+
+
+def resolve_model(model: str | os.PathLike[str] | None = None) -> Path:
+    """``model`` argument > ``$VIDCLASS_MODEL`` > the project's ``models/`` > the user data folder."""
+    explicit = model if model is not None else os.environ.get("VIDCLASS_MODEL") or None
+    if explicit is not None:
+        path = Path(explicit)
+        if path.is_dir():
+            path = path / DEFAULT_MODEL_FILE
+        if not path.is_file():
+            raise ModelNotFoundError(f"{explicit}: no such model file; {EXPORT_HINT}")
+        return path
+    searched = [PROJECT_MODELS, user_models_dir()]
+    for folder in searched:
+        if (folder / DEFAULT_MODEL_FILE).is_file():
+            return folder / DEFAULT_MODEL_FILE
+    places = ", ".join(str(folder) for folder in searched)
+    raise ModelNotFoundError(f"no model found (looked for {DEFAULT_MODEL_FILE} in {places}); {EXPORT_HINT}")
+
+
+def available_providers() -> list[str]:
+    """Short names of the providers this onnxruntime build offers."""
+    return [_SHORT_NAMES[name] for name in ort.get_available_providers() if name in _SHORT_NAMES]
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    name: str
+    version: str
+    sha256: str
+    provider: str
+    path: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "provider": self.provider}
+
+
+class Session:
+    """One ONNX Runtime session over a vidclass model, with its spec read from the file."""
+
+    def __init__(
+        self,
+        model: str | os.PathLike[str] | None = None,
+        provider: Provider | str = Provider.auto,
+        threads: int | None = None,
+    ) -> None:
+        self.path = resolve_model(model)
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        if threads:
+            options.intra_op_num_threads = threads
+        self._session, self.provider = _open(self.path, Provider(provider), options)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.spec = ModelSpec.from_metadata(meta, origin=str(self.path))
+        self._check_graph()
+        self.input_name = self._session.get_inputs()[0].name
+        self._sha256: str | None = None
+
+    def _check_graph(self) -> None:
+        """The metadata must agree with the graph it describes (labels vs classes, layout vs shape)."""
+        inputs, outputs = self._session.get_inputs(), self._session.get_outputs()
+        origin = str(self.path)
+        if len(inputs) != 1 or len(outputs) < 1:
+            raise SpecError(f"{origin}: expected one input and an output, found {len(inputs)} and {len(outputs)}")
+        shape = inputs[0].shape
+        if len(shape) != 5:
+            raise SpecError(f"{origin}: input has rank {len(shape)}, a video model takes 5 ({self.spec.input_layout})")
+        expected = {"C": 3, "H": self.spec.crop_height, "W": self.spec.crop_width}
+        for axis, size in zip(self.spec.input_layout, shape, strict=True):
+            if axis in expected and isinstance(size, int) and size != expected[axis]:
+                raise SpecError(
+                    f"{origin}: input axis {axis} has size {size} but the metadata says {expected[axis]}"
+                )
+        out_shape = outputs[0].shape
+        classes = out_shape[-1] if out_shape else None
+        if len(out_shape) != 3 or (isinstance(classes, int) and classes != self.spec.num_classes):
+            raise SpecError(
+                f"{origin}: output shape {out_shape} does not fit {self.spec.num_classes} labels "
+                "as [N, T', classes]"
+            )
+
+    @property
+    def sha256(self) -> str:
+        if self._sha256 is None:
+            self._sha256 = file_sha256(self.path)
+        return self._sha256
+
+    @property
+    def info(self) -> ModelInfo:
+        return ModelInfo(self.spec.name, self.spec.version, self.sha256, self.provider, str(self.path))
+
+    def run(self, clips: np.ndarray) -> np.ndarray:
+        """``[N, ...]`` clips in the spec's layout -> per-time-step logits ``[N, T', classes]``."""
+        try:
+            (logits,) = self._session.run(None, {self.input_name: clips})[:1]
+        except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
+            raise ModelError(f"{self.path}: inference failed ({e})") from e
+        return logits
+
+
+def _open(path: Path, provider: Provider, options: ort.SessionOptions) -> tuple[ort.InferenceSession, str]:
+    available = ort.get_available_providers()
+    if provider is Provider.auto:
+        candidates = [p for p in AUTO_ORDER if _ORT_NAMES[p] in available] + [Provider.cpu]
+    else:
+        if _ORT_NAMES[provider] not in available:
+            raise UsageError(
+                f"provider {provider.value!r} is not available in this onnxruntime "
+                f"(available: {', '.join(available_providers())})"
+            )
+        candidates = [provider]
+    last_error: Exception | None = None
+    for candidate in candidates:
+        try:
+            session = ort.InferenceSession(str(path), options, providers=[_ORT_NAMES[candidate]])
+        except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
+            if candidate is Provider.cpu or provider is not Provider.auto:
+                raise ModelError(f"{path}: cannot load the model ({_first_line(e)})") from e
+            log.warning("provider %s failed to start (%s); trying the next", candidate.value, _first_line(e))
+            last_error = e
+            continue
+        used = _SHORT_NAMES.get(session.get_providers()[0], session.get_providers()[0])
+        if used != candidate.value:
+            log.warning("provider %s did not start; running on %s", candidate.value, used)
+        elif last_error is not None:
+            log.warning("falling back to %s", used)
+        return session, used
+    raise ModelError(f"{path}: no execution provider could load the model")
+
+
+def _first_line(error: Exception) -> str:
+    text = str(error).strip()
+    return text.splitlines()[0] if text else type(error).__name__
