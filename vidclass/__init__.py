@@ -2,7 +2,8 @@
 
 from .api import Classifier
 from .errors import VidclassError
-from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, WindowResult
+from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, Segment, Timeline, WindowResult
+from .segments import SegmentRule
 from .spec import ModelSpec
 
 __version__ = "0.1.0"
@@ -13,6 +14,9 @@ __all__ = [
     "ErrorResult",
     "LabelScore",
     "ModelSpec",
+    "Segment",
+    "SegmentRule",
+    "Timeline",
     "VidclassError",
     "WindowResult",
     "__version__",

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import io
+import math
 import os
 import pickle
 import subprocess
@@ -39,20 +40,87 @@ DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 
 _CHUNK = 1 << 20
 
-try:
-    from numpy._core.multiarray import _reconstruct
-except ImportError:  # numpy < 2 has no numpy._core
-    from numpy.core.multiarray import _reconstruct  # type: ignore[no-redef]
+
+class _PickledDtype:
+    """Stands in for ``numpy.dtype`` while unpickling: keeps the type code and the byte order only.
+
+    A pickled dtype's state also carries flags that numpy trusts (such as "holds object
+    references", found by fuzzing: on a float32 dtype it sends numpy's deallocation down a path for
+    Python objects), so no numpy object is built from the file's state.
+    """
+
+    def __init__(self, code: Any = None, align: Any = False, copy: Any = False) -> None:
+        self.code = code
+        self.order = "="
+
+    def __setstate__(self, state: Any) -> None:
+        if isinstance(state, tuple) and len(state) > 1 and state[1] in ("<", ">", "=", "|"):
+            self.order = state[1]
+
+    def resolve(self) -> np.dtype | None:
+        """The numpy dtype, for the plain numeric codes only (no objects, records or strings)."""
+        if not isinstance(self.code, str) or self.code not in _PLAIN_CODES:
+            return None
+        return np.dtype(self.code).newbyteorder(self.order)
+
+    def describe(self) -> str:
+        resolved = self.resolve()
+        if resolved is not None:
+            return str(resolved)
+        return "object" if isinstance(self.code, str) and self.code.startswith("O") else f"dtype {self.code!r}"
+
+
+_PLAIN_CODES = frozenset({"f2", "f4", "f8", "i1", "i2", "i4", "i8", "u1", "u2", "u4", "u8", "b1"})
+_MAX_DIMS = 32
+
+
+class _PickledArray:
+    """Stands in for ``numpy.ndarray`` while unpickling (``_reconstruct(ndarray, shape, code)`` and
+    then its state): the state is checked and the array made by ``numpy.frombuffer`` from its bytes,
+    so neither numpy's reconstruction nor its dtype state is reachable from the file."""
+
+    def __init__(self, *args: Any) -> None:
+        self.array: np.ndarray | None = None
+        self.problem = "an array without data"
+
+    def __setstate__(self, state: Any) -> None:
+        if not (isinstance(state, tuple) and len(state) == 5):
+            self.problem = "a malformed array"
+            return
+        _, shape, dtype, fortran, raw = state
+        if not isinstance(dtype, _PickledDtype):
+            self.problem = "a malformed array"
+            return
+        resolved = dtype.resolve()
+        if resolved is None:
+            self.problem = dtype.describe()
+            return
+        if (
+            not isinstance(shape, tuple)
+            or len(shape) > _MAX_DIMS
+            or not all(type(n) is int and n >= 0 for n in shape)
+            or not isinstance(raw, bytes | bytearray)
+            or len(raw) != math.prod(shape) * resolved.itemsize
+        ):
+            self.problem = f"a malformed {resolved} array"
+            return
+        order = "F" if fortran is True else "C"
+        self.array = np.frombuffer(raw, resolved).reshape(shape, order=order).copy()
+
 
 # Everything the real checkpoint references (checked with pickletools: protocol 4, three globals)
-# and nothing more. numpy 2 writes ``numpy._core`` where numpy 1 wrote ``numpy.core``; both spell the
-# same function, so both spellings are accepted.
+# and nothing more, each answered by a stand-in above. numpy 2 writes ``numpy._core`` where numpy 1
+# wrote ``numpy.core``; both spellings are accepted.
 _ALLOWED_GLOBALS: dict[tuple[str, str], Any] = {
-    ("numpy.core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy._core.multiarray", "_reconstruct"): _reconstruct,
-    ("numpy", "ndarray"): np.ndarray,
-    ("numpy", "dtype"): np.dtype,
+    ("numpy.core.multiarray", "_reconstruct"): _PickledArray,
+    ("numpy._core.multiarray", "_reconstruct"): _PickledArray,
+    ("numpy", "ndarray"): _PickledArray,
+    ("numpy", "dtype"): _PickledDtype,
 }
+
+
+def _type_name(value: Any) -> str:
+    return {_PickledArray: "ndarray", _PickledDtype: "dtype"}.get(type(value), type(value).__name__)
 
 
 def default_assets_dir() -> Path:
@@ -190,7 +258,7 @@ def safe_loads(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
 def _validate(tree: Any, origin: str) -> None:
     # Iterative, so a deeply nested or self-referencing pickle cannot exhaust the Python stack.
     if not isinstance(tree, dict):
-        raise CheckpointError(f"{origin}: expected a dict at the top, found {type(tree).__name__}")
+        raise CheckpointError(f"{origin}: expected a dict at the top, found {_type_name(tree)}")
     stack: list[tuple[str, dict[Any, Any]]] = [("", tree)]
     seen: set[int] = set()
     while stack:
@@ -204,12 +272,15 @@ def _validate(tree: Any, origin: str) -> None:
             path = f"{prefix}/{key}" if prefix else key
             if type(value) is dict:
                 stack.append((path, value))
-            elif type(value) is np.ndarray:
-                if value.dtype != np.float32:
-                    raise CheckpointError(f"{origin}: {path} is {value.dtype}, expected float32")
+            elif type(value) is _PickledArray:
+                if value.array is None:
+                    raise CheckpointError(f"{origin}: {path} is {value.problem}, expected float32")
+                if value.array.dtype != np.float32:
+                    raise CheckpointError(f"{origin}: {path} is {value.array.dtype}, expected float32")
+                node[key] = value.array  # the stand-in becomes the array it checked
             else:
                 raise CheckpointError(
-                    f"{origin}: {path} is a {type(value).__name__}, expected a dict or a float32 array"
+                    f"{origin}: {path} is a {_type_name(value)}, expected a dict or a float32 array"
                 )
 
 

@@ -7,10 +7,12 @@ preprocessed frames, whatever the length of the video.
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from typing import Protocol
+from typing import Protocol, TypeVar
 
 import numpy as np
 
@@ -60,8 +62,6 @@ def iter_clips(
     many overlapping windows use them. A source shorter than one window yields one short clip at
     the end. Raises :class:`InputError` when the source yields no frame at all.
     """
-    stats = stats if stats is not None else ClipStats()
-    resampler = Resampler(spec.frame_rate)
     windower = Windower(window_frames, hop_frames)
     recent: deque[np.ndarray] = deque(maxlen=window_frames)
 
@@ -69,16 +69,34 @@ def iter_clips(
         frames = list(recent)[len(recent) - window.frames :]
         return Clip(window, stack_window(frames, spec, spec.min_frames))
 
-    def take(image: np.ndarray, copies: int) -> Iterable[Clip]:
+    for frame in iter_frames(source, spec, stats):
+        recent.append(frame)
+        window = windower.push()
+        if window is not None:
+            yield clip(window)
+    tail = windower.finish()
+    if tail is not None:
+        yield clip(tail)
+
+
+def iter_frames(source: FrameSource, spec: ModelSpec, stats: ClipStats | None = None) -> Iterator[np.ndarray]:
+    """Each output frame at ``spec.frame_rate``, preprocessed, in order: the stream under
+    :func:`iter_clips` and under dense mode (:mod:`vidclass.dense`).
+
+    A source frame that fills several output frames is preprocessed once and yielded as the same
+    (read-only by convention) array each time. Raises :class:`InputError` when the source yields no
+    frame at all.
+    """
+    stats = stats if stats is not None else ClipStats()
+    resampler = Resampler(spec.frame_rate)
+
+    def take(image: np.ndarray, copies: int) -> Iterator[np.ndarray]:
         if not copies:
             return
         frame = preprocess_frame(image, spec)  # once, however many output frames it fills
         for _ in range(copies):
-            recent.append(frame)
             stats.frames += 1
-            window = windower.push()
-            if window is not None:
-                yield clip(window)
+            yield frame
 
     previous: np.ndarray | None = None
     for frame in source:
@@ -89,6 +107,69 @@ def iter_clips(
     if previous is None or source.duration_s is None:
         raise InputError(source.name, "no frame could be decoded (not a video, or damaged)")
     yield from take(previous, resampler.finish(source.duration_s))
-    tail = windower.finish()
-    if tail is not None:
-        yield clip(tail)
+
+
+T = TypeVar("T")
+_END = object()
+
+
+class _Failed:
+    def __init__(self, error: BaseException) -> None:
+        self.error = error
+
+
+def prefetch(items: Iterable[T], depth: int = 2, name: str = "vidclass-decode") -> Iterator[T]:
+    """Iterate ``items`` in a background thread, at most ``depth`` items ahead of the consumer.
+
+    This is how decoding and preprocessing hide behind inference: OpenCV's decoder, its resize and
+    numpy's arithmetic release the GIL, so the thread decodes the next frames on the other core
+    while ONNX Runtime or OpenVINO runs the model. The bounded queue bounds memory. An exception
+    raised by ``items`` is raised here, in the consumer, after the items before it. Closing this
+    generator early (``break``, an error downstream) stops the thread and closes ``items``.
+    """
+    if depth < 1:
+        raise ValueError(f"depth must be at least 1, got {depth}")
+    handoff: queue.Queue[object] = queue.Queue(maxsize=depth)
+    stop = threading.Event()
+
+    def offer(item: object) -> bool:
+        while not stop.is_set():
+            try:
+                handoff.put(item, timeout=0.1)
+                return True
+            except queue.Full:
+                continue
+        return False
+
+    def produce() -> None:
+        iterator = iter(items)
+        try:
+            for item in iterator:
+                if not offer(item):
+                    break
+            else:
+                offer(_END)
+        except BaseException as e:  # noqa: BLE001 -- handed to the consumer, which raises it
+            offer(_Failed(e))
+        finally:
+            close = getattr(iterator, "close", None)
+            if callable(close):
+                close()
+
+    thread = threading.Thread(target=produce, name=name, daemon=True)
+    thread.start()
+    try:
+        while True:
+            item = handoff.get()
+            if item is _END:
+                return
+            if isinstance(item, _Failed):
+                raise item.error
+            yield item  # type: ignore[misc]
+    finally:
+        stop.set()
+        while thread.is_alive():
+            try:  # unblock a producer waiting on a full queue
+                handoff.get_nowait()
+            except queue.Empty:
+                thread.join(timeout=0.05)

@@ -6,7 +6,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any
+
+import numpy as np
 
 from .session import ModelInfo
 
@@ -49,6 +52,40 @@ class WindowResult:
 
 
 @dataclass(frozen=True)
+class Segment:
+    """A stretch of the video with one action, or with none (``label`` None: no confident action).
+
+    ``score``: the label's mean probability over the segment, weighted by time; for a gap, the
+    mean of the best probability any label reached (how close the video came to an action).
+    """
+
+    label: str | None
+    start_s: float
+    end_s: float
+    score: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "label": self.label,
+            "start_s": _r(self.start_s),
+            "end_s": _r(self.end_s),
+            "score": _r(self.score, 5),
+        }
+
+
+@dataclass(frozen=True, eq=False)
+class Timeline:
+    """Every class's probability in every window, for the views drawn over time (plot, video,
+    segments). Kept in memory only: 400 numbers a window are not part of the JSON."""
+
+    labels: tuple[str, ...]
+    #: Each window's span in seconds; windows overlap when the hop is shorter than the window.
+    spans_s: tuple[tuple[float, float], ...]
+    #: ``[windows, classes]`` probabilities.
+    probs: np.ndarray
+
+
+@dataclass(frozen=True)
 class ClipResult:
     """The classification of one video."""
 
@@ -65,9 +102,12 @@ class ClipResult:
     windows: tuple[WindowResult, ...]
     model: ModelInfo
     warnings: tuple[str, ...] = field(default=())
+    #: Computed on request only (``predict --segments``); ``to_dict`` has a "segments" key only then.
+    segments: tuple[Segment, ...] | None = None
+    timeline: Timeline | None = field(default=None, repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        record: dict[str, Any] = {
             "source": self.source,
             "duration_s": _r(self.duration_s),
             "frames": self.frames,
@@ -80,6 +120,9 @@ class ClipResult:
             "model": self.model.to_dict(),
             "warnings": list(self.warnings),
         }
+        if self.segments is not None:
+            record["segments"] = [s.to_dict() for s in self.segments]
+        return record
 
 
 @dataclass(frozen=True)
@@ -91,3 +134,80 @@ class ErrorResult:
 
     def to_dict(self) -> dict[str, Any]:
         return {"source": self.source, "error": self.error}
+
+
+@dataclass(frozen=True)
+class LiveResult:
+    """One window classified while watching a camera, a stream or a file (``vidclass watch``)."""
+
+    source: str
+    #: Windows classified so far, this one included (1, 2, ...).
+    window: int
+    #: The span the window covers, in seconds of the source (from its first frame).
+    start_s: float
+    end_s: float
+    #: Wall-clock time at which the window's last frame was captured.
+    time: datetime
+    #: The best labels: this window's, or the mean over the last ``smoothed_over`` windows.
+    top: tuple[LabelScore, ...]
+    #: From the capture of the window's last frame to this result, in milliseconds.
+    latency_ms: float
+    #: Of which the model (stacking the clip and running the session) took this long.
+    inference_ms: float
+    smoothed_over: int
+    #: Windows skipped so far, whole, because inference was slower than real time.
+    skipped: int
+    #: Frames per second the source delivered lately (None before two frames).
+    capture_fps: float | None
+    provider: str
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "window": self.window,
+            "start_s": _r(self.start_s),
+            "end_s": _r(self.end_s),
+            "time": self.time.isoformat(timespec="milliseconds"),
+            "top": [t.to_dict() for t in self.top],
+            "latency_ms": _r(self.latency_ms, 1),
+            "inference_ms": _r(self.inference_ms, 1),
+            "smoothed_over": self.smoothed_over,
+            "skipped": self.skipped,
+            "capture_fps": None if self.capture_fps is None else _r(self.capture_fps, 2),
+            "provider": self.provider,
+        }
+
+
+@dataclass(frozen=True)
+class WatchSummary:
+    """How a ``watch`` went: what was classified, what was skipped, how late, and why it stopped."""
+
+    source: str
+    frames: int
+    windows: int
+    skipped: int
+    #: Seconds of the source seen (stream time of the last frame captured).
+    seconds: float
+    latency_ms_median: float | None
+    latency_ms_max: float | None
+    #: "end of video", "duration reached", "max windows reached", "interrupted", ... (None: running).
+    stopped: str | None
+
+    @property
+    def skipped_share(self) -> float:
+        """Skipped windows among all the windows that completed."""
+        total = self.windows + self.skipped
+        return self.skipped / total if total else 0.0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "frames": self.frames,
+            "windows": self.windows,
+            "skipped": self.skipped,
+            "skipped_share": _r(self.skipped_share, 4),
+            "seconds": _r(self.seconds),
+            "latency_ms_median": None if self.latency_ms_median is None else _r(self.latency_ms_median, 1),
+            "latency_ms_max": None if self.latency_ms_max is None else _r(self.latency_ms_max, 1),
+            "stopped": self.stopped,
+        }

@@ -49,6 +49,25 @@ _SHORT_NAMES = {ort_name: p.value for p, ort_name in _ORT_NAMES.items()}
 AUTO_ORDER = (Provider.tensorrt, Provider.cuda, Provider.coreml, Provider.directml, Provider.openvino)
 
 
+class Precision(str, enum.Enum):
+    """Arithmetic of the model run. ``auto``: fp32, except where a measured faster variant ships as a
+    default (see README, Performance). ``bf16``/``fp16`` need a provider that computes in them
+    (OpenVINO on a CPU with AMX/AVX512-BF16); ``int8`` runs the static QDQ model that
+    ``scripts/quantize_i3d.py`` writes next to the fp32 one."""
+
+    auto = "auto"
+    fp32 = "fp32"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    int8 = "int8"
+
+
+#: What ``Precision.auto`` means with the OpenVINO runtime. bf16 is the OpenVINO CPU plugin's own
+#: default on AMX/AVX512-BF16 CPUs; vidclass asks for it explicitly only where it was measured
+#: (100 % top-1 agreement with fp32 on the shared clips, README "Performance") and fp32 elsewhere.
+OPENVINO_AUTO_PRECISION = Precision.bf16
+
+
 def user_models_dir() -> Path:
     base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
     return Path(base) / "vidclass" / "models"
@@ -105,13 +124,21 @@ class Session:
         model: str | os.PathLike[str] | None = None,
         provider: Provider | str = Provider.auto,
         threads: int | None = None,
+        precision: Precision | str = Precision.auto,
     ) -> None:
         self.path = resolve_model(model)
+        precision = Precision(precision)
+        if precision is Precision.int8:
+            self.path = int8_variant(self.path)
         options = ort.SessionOptions()
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        # One model call at a time with all cores on it (intra-op); the decode thread overlaps it.
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         if threads:
             options.intra_op_num_threads = threads
-        self._session, self.provider = _open(self.path, Provider(provider), options)
+        self._session, self.provider = _open(self.path, Provider(provider), options, precision, threads)
+        #: The arithmetic actually used ("fp32", "bf16", "int8", ...).
+        self.precision = getattr(self._session, "precision", "int8" if precision is Precision.int8 else "fp32")
         meta = self._session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_metadata(meta, origin=str(self.path))
         self._check_graph()
@@ -160,12 +187,70 @@ class Session:
         return logits
 
 
-def _open(path: Path, provider: Provider, options: ort.SessionOptions) -> tuple[ort.InferenceSession, str]:
+def int8_variant(path: Path) -> Path:
+    """The static int8 model made from ``path`` by ``scripts/quantize_i3d.py`` (``name.int8.onnx``)."""
+    if path.name.endswith(".int8.onnx"):
+        return path
+    variant = path.with_name(path.stem + ".int8.onnx")
+    if not variant.is_file():
+        raise ModelNotFoundError(
+            f"{variant}: no int8 model; make it with `python scripts/quantize_i3d.py` in a vidclass checkout"
+        )
+    return variant
+
+
+def _openvino_runtime() -> bool:
+    """The OpenVINO runtime itself (the ``openvino`` extra), used when onnxruntime has no OpenVINO EP."""
+    from . import openvino_runtime
+
+    return openvino_runtime.available()
+
+
+def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tuple[object, str]:
+    from . import openvino_runtime
+
+    wanted = OPENVINO_AUTO_PRECISION if precision is Precision.auto else precision
+    if wanted is Precision.int8:
+        wanted = Precision.fp32  # the QDQ nodes are int8; the rest (pools, head) in fp32
+    if wanted in (Precision.bf16, Precision.fp16) and not openvino_runtime.cpu_supports(wanted.value):
+        if precision is not Precision.auto:
+            raise UsageError(f"--precision {wanted.value}: this CPU has no native {wanted.value} arithmetic")
+        wanted = Precision.fp32
+    try:
+        session = openvino_runtime.OpenVinoSession(path, wanted.value, threads)
+    except Exception as e:  # noqa: BLE001 -- OpenVINO raises RuntimeError and its own types
+        raise ModelError(f"{path}: OpenVINO cannot load the model ({_first_line(e)})") from e
+    session.precision = "int8" if precision is Precision.int8 else wanted.value
+    return session, Provider.openvino.value
+
+
+def _open(
+    path: Path,
+    provider: Provider,
+    options: ort.SessionOptions,
+    precision: Precision = Precision.auto,
+    threads: int | None = None,
+) -> tuple[ort.InferenceSession, str]:
     available = ort.get_available_providers()
+    ov_runtime = _ORT_NAMES[Provider.openvino] not in available and _openvino_runtime()
+    if provider is Provider.openvino and ov_runtime:
+        return _open_openvino(path, precision, threads)  # type: ignore[return-value]
+    if precision in (Precision.bf16, Precision.fp16) and provider in (Provider.auto, Provider.cpu):
+        if provider is Provider.auto and ov_runtime:
+            return _open_openvino(path, precision, threads)  # type: ignore[return-value]
+        raise UsageError(
+            f"--precision {precision.value} needs a provider that computes in it: ONNX Runtime's CPU provider "
+            "does not; install the openvino extra and use --provider openvino"
+        )
     if provider is Provider.auto:
         candidates = [p for p in AUTO_ORDER if _ORT_NAMES[p] in available] + [Provider.cpu]
     else:
         if _ORT_NAMES[provider] not in available:
+            if provider is Provider.openvino:
+                raise UsageError(
+                    "provider 'openvino' is not available: install the openvino extra "
+                    "(pip install 'vidclass[openvino]') or an onnxruntime with OpenVINO"
+                )
             raise UsageError(
                 f"provider {provider.value!r} is not available in this onnxruntime "
                 f"(available: {', '.join(available_providers())})"
@@ -174,7 +259,7 @@ def _open(path: Path, provider: Provider, options: ort.SessionOptions) -> tuple[
     last_error: Exception | None = None
     for candidate in candidates:
         try:
-            session = ort.InferenceSession(str(path), options, providers=[_ORT_NAMES[candidate]])
+            session = ort.InferenceSession(_ort_model(path), options, providers=[_ORT_NAMES[candidate]])
         except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
             if candidate is Provider.cpu or provider is not Provider.auto:
                 raise ModelError(f"{path}: cannot load the model ({_first_line(e)})") from e
@@ -188,6 +273,20 @@ def _open(path: Path, provider: Provider, options: ort.SessionOptions) -> tuple[
             log.warning("falling back to %s", used)
         return session, used
     raise ModelError(f"{path}: no execution provider could load the model")
+
+
+def _ort_model(path: Path) -> str | bytes:
+    """The path as ONNX Runtime takes it; a name that is not UTF-8 (lone surrogates, which its binding
+    refuses with a TypeError) is read here and handed over as bytes."""
+    text = str(path)
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        try:
+            return path.read_bytes()
+        except OSError as e:
+            raise ModelError(f"{path}: cannot read the model ({e.strerror or e})") from e
+    return text
 
 
 def _first_line(error: Exception) -> str:

@@ -1,0 +1,285 @@
+"""Dense mode: the network run convolutionally over the whole video once, in overlapping chunks,
+stitched so that the result equals one pass over every frame.
+
+A 3D CNN is translation invariant in time up to its padding: output step ``j`` of a clip of ``L``
+frames depends on input frames ``first(L) + stride * j`` .. ``+ field - 1`` only (``field``: the
+temporal receptive field; ``stride``: frames per output step; ``first(L)`` <= 0, negative inside
+the padding before the clip). So one pass over a long video can be cut into chunks when:
+
+* **the output grids line up**: with TensorFlow "SAME" padding a stride-2 layer pads one sample
+  more or less before its input depending on whether that input's length is odd or even, which
+  shifts every later output by one sample. A chunk therefore starts at a multiple of ``stride``
+  and has a length congruent to the whole video's modulo ``stride`` (then it has the same parity
+  as the video at each of the stride-2 layers). Its local step ``j`` is then global step
+  ``start / stride + j``;
+* **the padding at a cut does not reach a kept output**: step ``j`` of a chunk is kept only when
+  its whole field lies inside the chunk (or the chunk edge is the video's own edge, where one pass
+  pads too). Consecutive chunks overlap by ``field - stride`` frames or so, and each global step is
+  taken from exactly one chunk.
+
+``field``, ``stride`` and ``first(L)`` are read from the ONNX graph by :mod:`vidclass.receptive`
+(for I3D: 107 frames, 8 frames, ``first`` = -44 for lengths that are multiples of 8), and checked
+against the spec's ``temporal_stride``.
+
+The video's length must be known before the first chunk runs, since it decides the grid. It comes
+from the container (frame count and rate) and is checked at the end; when the container was wrong
+(``flipping_pancake.mkv`` announces 311 frames and has 310) the pass is made again with the right
+length. A video that fits in one chunk needs no guess.
+
+Memory is bounded by one chunk (the model's activations grow with its length: about 3-4 MB per
+frame for I3D, see ``docs``/README "Performance") plus the decode queue, whatever the video's length.
+
+Scores: a window's probabilities are the softmax of the mean logits of the steps whose field is
+centred inside the window; the clip's are the softmax of the mean of all steps, which is exactly
+what a single pass over the whole clip gives (the reference implementation's score). They differ
+from independent windows (``--mode windows``): there each window is padded at its own edges and
+sees nothing outside itself, here every step sees its full temporal context.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import scores
+from .errors import SpecError, UsageError
+from .sampling import Resampler, Window, output_frame_count, plan_windows
+from .spec import ModelSpec
+
+log = logging.getLogger("vidclass")
+
+#: Default chunk length in frames. Longer chunks waste less on the overlap (for I3D a chunk of L
+#: frames keeps (L - 96) / L of its steps: 62 % at 256) but the activations grow with L (about
+#: 3 MB a frame with OpenVINO bf16, 4 MB with ONNX Runtime fp32); 256 keeps a 720p video's peak RSS
+#: near 1.3 GB.
+DEFAULT_CHUNK_FRAMES = 256
+
+
+@dataclass(frozen=True)
+class Geometry:
+    """The temporal geometry of a model's output, in input frames."""
+
+    #: Frames between consecutive output steps.
+    stride: int
+    #: Frames one output step depends on.
+    field: int
+    #: ``first[r]``: the first frame step 0 depends on, for a clip whose length is ``r`` modulo ``stride``.
+    first: tuple[int, ...]
+
+    def first_frame(self, length: int) -> int:
+        return self.first[length % self.stride]
+
+    def step_centres(self, length: int, steps: int) -> np.ndarray:
+        """The frame at the centre of each output step's field, for a clip of ``length`` frames."""
+        return self.first_frame(length) + self.stride * np.arange(steps) + (self.field - 1) / 2
+
+
+def read_geometry(model_path: str | Path, spec: ModelSpec) -> Geometry:
+    """The model's temporal receptive field, stride and padding offsets, from its ONNX graph."""
+    from .receptive import analyse, load_model  # onnx: imported only when dense mode is used
+
+    _, proto, _ = load_model(model_path)
+    stride, field, first = None, None, []
+    base = max(spec.window_frames, spec.min_frames)
+    base += -base % spec.temporal_stride  # a multiple of the stride, then + r for each residue
+    for residue in range(spec.temporal_stride):
+        report = analyse(proto, spec, base + residue, str(model_path))
+        if report.field_frames is None or report.field_first_frame is None or "T" in report.pooled_axes:
+            raise UsageError(
+                f"{model_path}: dense mode needs per-time-step outputs with a known temporal receptive "
+                "field; this model's could not be read from its graph (use --mode windows)"
+            )
+        stride, field = report.stride_frames, report.field_frames
+        first.append(report.field_first_frame)
+    if stride != spec.temporal_stride:
+        raise SpecError(f"{model_path}: the graph's time stride is {stride}, the metadata says {spec.temporal_stride}")
+    assert field is not None
+    return Geometry(stride, field, tuple(first))
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """Frames ``[start, stop)`` of the video, run as one clip; its steps ``[keep_from, keep_to)`` are kept
+    (``keep_to`` None: to its last step)."""
+
+    start: int
+    stop: int
+    keep_from: int
+    keep_to: int | None
+
+    @property
+    def frames(self) -> int:
+        return self.stop - self.start
+
+
+def plan_chunks(n_frames: int, chunk_frames: int, geometry: Geometry) -> list[Chunk]:
+    """Cut ``n_frames`` into chunks whose kept steps, in order, are one pass's steps exactly once."""
+    if n_frames < 1:
+        raise ValueError("no frames")
+    stride, field = geometry.stride, geometry.field
+    if n_frames <= chunk_frames:
+        return [Chunk(0, n_frames, 0, None)]
+    # The longest length <= chunk_frames with the video's residue: the same grid as one pass.
+    length = chunk_frames - (chunk_frames - n_frames) % stride
+    first = geometry.first_frame(n_frames)
+    keep_from = max(0, math.ceil(-first / stride))  # steps whose field starts inside the chunk
+    keep_to = (length - field - first) // stride + 1  # ... and ends inside it
+    if keep_to <= keep_from:
+        raise UsageError(
+            f"a chunk of {chunk_frames} frames is too short for the model's receptive field of "
+            f"{field} frames: use at least {field + 2 * stride} frames"
+        )
+    advance = stride * (keep_to - keep_from)
+    chunks = [Chunk(0, length, 0, keep_to)]
+    start = advance
+    while start + length < n_frames:
+        chunks.append(Chunk(start, start + length, keep_from, keep_to))
+        start += advance
+    chunks.append(Chunk(start, n_frames, keep_from, None))
+    return chunks
+
+
+class LengthMismatch(Exception):
+    """The video had ``actual`` frames, not the number the chunks were planned for."""
+
+    def __init__(self, planned: int, actual: int) -> None:
+        super().__init__(f"planned for {planned} frames, the video has {actual}")
+        self.planned = planned
+        self.actual = actual
+
+
+Run = Callable[[np.ndarray], np.ndarray]
+
+
+@dataclass
+class DenseTiming:
+    """Where the time of a dense pass went (seconds)."""
+
+    model_s: float = 0.0
+    chunks: int = 0
+    frames_run: int = 0
+
+
+def dense_logits(
+    frames: Iterable[np.ndarray],
+    n_frames: int,
+    run: Run,
+    geometry: Geometry,
+    chunk_frames: int = DEFAULT_CHUNK_FRAMES,
+    min_frames: int = 1,
+    timing: DenseTiming | None = None,
+) -> np.ndarray:
+    """Per-step logits ``[steps, classes]`` of one pass over ``frames``, computed chunk by chunk.
+
+    ``frames`` must yield exactly ``n_frames`` frames (else :class:`LengthMismatch`, once the
+    stream has been read to its end), except that a video that fits in one chunk may have any
+    length up to ``chunk_frames``. ``run`` maps ``[1, T, ...]`` to ``[1, T', classes]``. One chunk
+    buffer is reused: once a chunk has run, the frames it shares with the next move to the front.
+    """
+    timing = timing if timing is not None else DenseTiming()
+    stream = iter(frames)
+    plan = plan_chunks(n_frames, chunk_frames, geometry)
+    if len(plan) == 1:
+        plan = [Chunk(0, chunk_frames, 0, None)]  # whatever length the video turns out to have
+    buffer: np.ndarray | None = None
+    kept: list[np.ndarray] = []
+    count = 0
+    previous: Chunk | None = None
+    for index, chunk in enumerate(plan):
+        filled = 0
+        if previous is not None and buffer is not None and chunk.start < previous.stop:
+            filled = previous.stop - chunk.start
+            # Overlapping source and target: numpy copies through a temporary when they overlap.
+            buffer[:filled] = buffer[chunk.start - previous.start : previous.frames]
+        while filled < chunk.frames:
+            frame = next(stream, None)
+            if frame is None:
+                break
+            if buffer is None:  # np.empty: pages are committed only as frames land
+                buffer = np.empty((plan[0].frames, *frame.shape), np.float32)
+            buffer[filled] = frame
+            filled += 1
+            count += 1
+        if index == len(plan) - 1:
+            rest = sum(1 for _ in stream)
+            if rest or (len(plan) > 1 and filled < chunk.frames):
+                raise LengthMismatch(n_frames, count + rest)
+            if len(plan) == 1:
+                if count == 0:
+                    raise ValueError("no frames")
+                chunk = Chunk(0, count, 0, None)
+        elif filled < chunk.frames:
+            raise LengthMismatch(n_frames, count)
+        assert buffer is not None
+        clip = buffer[: chunk.frames]
+        if chunk.frames < min_frames:  # hold the last frame, as windows mode does for a short video
+            clip = np.concatenate([clip, np.repeat(clip[-1:], min_frames - chunk.frames, axis=0)])
+        began = time.perf_counter()
+        logits = run(clip[np.newaxis])[0]
+        timing.model_s += time.perf_counter() - began
+        timing.chunks += 1
+        timing.frames_run += clip.shape[0]
+        kept.append(logits[chunk.keep_from : chunk.keep_to])
+        previous = chunk
+    return np.concatenate(kept)
+
+
+@dataclass(frozen=True)
+class DenseScores:
+    windows: list[Window]
+    window_probs: list[np.ndarray]
+    clip_probs: np.ndarray
+    #: ``[steps, classes]``: the stitched per-step logits, and each step's centre in frames.
+    step_logits: np.ndarray
+    step_centres: np.ndarray
+
+
+def dense_scores(
+    step_logits: np.ndarray, n_frames: int, geometry: Geometry, window_frames: int, hop_frames: int,
+    min_frames: int = 1,
+) -> DenseScores:
+    """Window and clip probabilities from the stitched timeline (see the module's docstring)."""
+    run_length = max(n_frames, min_frames)
+    centres = geometry.step_centres(run_length, step_logits.shape[0])
+    windows = plan_windows(n_frames, window_frames, hop_frames)
+    window_probs = []
+    for window in windows:
+        inside = (centres >= window.start) & (centres < window.stop)
+        if not inside.any():  # a window narrower than a step: the step nearest its middle
+            inside = np.zeros_like(inside)
+            inside[int(np.argmin(np.abs(centres - (window.start + window.stop) / 2)))] = True
+        window_probs.append(scores.softmax(step_logits[inside].mean(axis=0)))
+    clip_probs = scores.softmax(step_logits.mean(axis=0))
+    return DenseScores(windows, window_probs, clip_probs, step_logits, centres)
+
+
+def frames_ahead(n_frames: int, chunk_frames: int, geometry: Geometry) -> int:
+    """How many frames the decoder should run ahead: the new frames of one chunk, so that the next
+    chunk is ready when the model finishes the current one (and no more, to bound memory)."""
+    plan = plan_chunks(n_frames, chunk_frames, geometry)
+    if len(plan) == 1:
+        return max(1, min(n_frames, chunk_frames))
+    return plan[1].start  # the advance between chunk starts
+
+
+def guess_output_frames(header_frames: int | None, nominal_fps: float | None, fps_out: float) -> int | None:
+    """The output frame count a container's header promises (checked after decoding)."""
+    if not header_frames or not nominal_fps:
+        return None
+    return output_frame_count(header_frames / nominal_fps, fps_out)
+
+
+def count_output_frames(times_s: Iterator[float], duration: Callable[[], float | None], fps_out: float) -> int:
+    """Output frames of a source from its frame times alone (a pass that does not preprocess)."""
+    resampler = Resampler(fps_out)
+    count = 0
+    for time_s in times_s:
+        count += resampler.push(time_s)
+    total = duration()
+    return count + (resampler.finish(total) if total is not None else 0)

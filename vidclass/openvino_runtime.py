@@ -1,0 +1,113 @@
+"""``--provider openvino`` without ONNX Runtime's OpenVINO build: the OpenVINO runtime itself reads
+the same ONNX file (the ``openvino`` extra: ``pip install 'vidclass[openvino]'``).
+
+:class:`OpenVinoSession` offers the few calls :class:`vidclass.session.Session` makes of an
+``onnxruntime.InferenceSession`` (inputs, outputs, metadata, run), so everything above the session
+does not know which runtime answers. Only :mod:`vidclass.session` imports this module.
+
+Precision: OpenVINO's CPU plugin computes in bfloat16 by default on CPUs with AMX or AVX512-BF16
+(this one has both); ``fp32`` asks for float32 explicitly (``INFERENCE_PRECISION_HINT``). An int8
+model (``scripts/quantize_i3d.py``) runs its QDQ convolutions in int8 whatever the hint.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+try:
+    import openvino as ov
+except ImportError:  # the optional extra is not installed
+    ov = None
+
+#: vidclass precision name -> OpenVINO's INFERENCE_PRECISION_HINT.
+HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
+
+
+def available() -> bool:
+    return ov is not None
+
+
+def cpu_supports(precision: str) -> bool:
+    """Whether the CPU plugin computes natively in ``precision`` (``bf16``, ``fp16``, ``int8``)."""
+    if ov is None:
+        return False
+    wanted = {"bf16": "BF16", "fp16": "FP16", "int8": "INT8", "fp32": "FP32"}[precision]
+    return wanted in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+@dataclass(frozen=True)
+class _Port:
+    """What ``InferenceSession.get_inputs()`` items offer: a name and a shape with str for dynamic axes."""
+
+    name: str
+    shape: list[int | str]
+
+
+@dataclass(frozen=True)
+class _Meta:
+    custom_metadata_map: dict[str, str]
+
+
+class OpenVinoSession:
+    """One compiled OpenVINO model on the CPU, with the interface vidclass uses of ONNX Runtime's."""
+
+    def __init__(self, path: Path, precision: str, threads: int | None = None) -> None:
+        if ov is None:
+            raise ImportError("openvino is not installed (pip install 'vidclass[openvino]')")
+        core = ov.Core()
+        model = core.read_model(str(path))
+        self._meta = _Meta(_metadata(model))
+        self._inputs = [_Port(p.get_any_name(), _shape(p.get_partial_shape())) for p in model.inputs]
+        self._outputs = [_Port(p.get_any_name(), _shape(p.get_partial_shape())) for p in model.outputs]
+        config: dict[str, str | int] = {
+            # One request at a time, all cores on it: the pipeline already overlaps decoding.
+            "PERFORMANCE_HINT": "LATENCY",
+            "INFERENCE_PRECISION_HINT": HINTS.get(precision, "f32"),
+        }
+        if threads:
+            config["INFERENCE_NUM_THREADS"] = int(threads)
+        self._compiled = core.compile_model(model, "CPU", config)
+        self._request = self._compiled.create_infer_request()
+        self.precision = precision
+
+    def get_inputs(self) -> list[_Port]:
+        return self._inputs
+
+    def get_outputs(self) -> list[_Port]:
+        return self._outputs
+
+    def get_modelmeta(self) -> _Meta:
+        return self._meta
+
+    def get_providers(self) -> list[str]:
+        return ["OpenVINO"]
+
+    def run(self, output_names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        (array,) = feed.values()
+        result = self._request.infer({0: np.ascontiguousarray(array, dtype=np.float32)})
+        # The request owns the output buffer and reuses it on the next call: hand out a copy.
+        return [np.array(result[0], copy=True)]
+
+
+def _metadata(model: object) -> dict[str, str]:
+    """ONNX ``metadata_props`` as OpenVINO's ONNX reader keeps them (``rt_info['framework']``)."""
+    if not model.has_rt_info(["framework"]):  # type: ignore[attr-defined]
+        return {}
+    framework = model.get_rt_info()["framework"]  # type: ignore[attr-defined]
+    framework = framework.astype(dict) if hasattr(framework, "astype") else framework
+    return {str(key): _text(value) for key, value in dict(framework).items()}
+
+
+def _text(value: object) -> str:
+    astype = getattr(value, "astype", None)
+    return str(astype(str)) if callable(astype) else str(value)
+
+
+def _shape(partial: object) -> list[int | str]:
+    dims: list[int | str] = []
+    for i, dim in enumerate(partial):  # type: ignore[attr-defined]
+        dims.append(dim.get_length() if dim.is_static else f"d{i}")
+    return dims

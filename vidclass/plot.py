@@ -1,0 +1,105 @@
+"""``predict --plot``: a heatmap of the leading classes over time (the ``plot`` extra: matplotlib).
+
+Rows are the classes that reach the highest probability in some window (a short action counts as
+much as a long one), ordered by their mean over the video; columns are the moments each window
+owns (see :func:`vidclass.segments.window_steps`), with x in seconds. Segments, when computed, are
+outlined on their class's row.
+
+matplotlib is imported here only, through its object API (no pyplot state, no window): the rest of
+vidclass never needs it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .annotate import check_target
+from .errors import UsageError
+from .results import ClipResult
+from .segments import window_steps
+
+#: How many classes the heatmap shows.
+ROWS = 8
+_INSTALL = "--plot needs matplotlib: pip install 'vidclass[plot]'"
+
+
+def _figure_class() -> Any:
+    try:
+        from matplotlib.figure import Figure
+    except ImportError as e:
+        raise UsageError(f"{_INSTALL} ({e})") from e
+    return Figure
+
+
+def check_plot_target(path: str | os.PathLike[str], force: bool) -> Path:
+    """Fail before the work: matplotlib missing, an unknown image type, or a file in the way."""
+    path = check_target(path, force, "--plot")
+    figure = _figure_class()()
+    kinds = figure.canvas.get_supported_filetypes()
+    if path.suffix.lower().lstrip(".") not in kinds:
+        raise UsageError(f"--plot {path}: name it .png (or one of .{', .'.join(sorted(kinds))})")
+    return path
+
+
+def plot_classes(result: ClipResult, rows: int = ROWS) -> list[int]:
+    """Class indices for the heatmap's rows: the ``rows`` highest peaks, ordered by mean probability."""
+    if result.timeline is None:
+        raise ValueError("this result carries no timeline (make it with Classifier.predict)")
+    probs = result.timeline.probs
+    peaks = np.argsort(-probs.max(axis=0), kind="stable")[:rows]
+    return sorted((int(i) for i in peaks), key=lambda i: -float(probs[:, i].mean()))
+
+
+def save_timeline_plot(
+    result: ClipResult, path: str | os.PathLike[str], *, force: bool = False, rows: int = ROWS
+) -> Path:
+    """Draw the heatmap of ``result`` to ``path`` (format from its suffix); returns the path."""
+    path = check_plot_target(path, force)
+    timeline = result.timeline
+    if timeline is None:
+        raise ValueError("this result carries no timeline (make it with Classifier.predict)")
+    classes = plot_classes(result, rows)
+    steps = window_steps(timeline.spans_s)
+    edges = np.array([steps[0][0]] + [end for _, end in steps])
+    Figure = _figure_class()
+    width = min(16.0, max(7.0, 3.0 + 0.5 * float(edges[-1])))
+    fig = Figure(figsize=(width, 1.4 + 0.32 * len(classes)), dpi=110, layout="constrained")
+    ax = fig.add_subplot()
+    mesh = ax.pcolormesh(
+        edges, np.arange(len(classes) + 1), timeline.probs[:, classes].T, vmin=0.0, vmax=1.0, cmap="viridis"
+    )
+    ax.set_yticks(np.arange(len(classes)) + 0.5, labels=[timeline.labels[i] for i in classes])
+    ax.invert_yaxis()
+    ax.set_xlabel("time (s)")
+    ax.set_xlim(edges[0], edges[-1])
+    name = Path(result.source).name
+    ax.set_title(
+        f"{name}: probability per window ({result.window_frames} frames, hop {result.hop_frames}, "
+        f"{result.frame_rate:g} fps)",
+        fontsize="medium",
+        loc="left",
+    )
+    fig.colorbar(mesh, ax=ax, label="probability", pad=0.01)
+    row_of = {timeline.labels[i]: r for r, i in enumerate(classes)}
+    for seg in result.segments or ():
+        if seg.label in row_of:
+            ax.add_patch(_rectangle((seg.start_s, row_of[seg.label]), seg.end_s - seg.start_s))
+    partial = path.with_name(f".{path.stem}.partial{path.suffix}")
+    try:
+        fig.savefig(partial, format=path.suffix.lower().lstrip("."))
+        os.replace(partial, path)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            partial.unlink()
+    return path
+
+
+def _rectangle(corner: tuple[float, float], width: float) -> Any:
+    from matplotlib.patches import Rectangle
+
+    return Rectangle(corner, width, 1.0, fill=False, edgecolor="white", linewidth=1.5)
