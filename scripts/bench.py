@@ -59,18 +59,34 @@ MODEL = ROOT / "models" / "i3d_kinetics400.onnx"
 VARIANTS: dict[str, tuple[str, dict | None]] = {
     "baseline": ("PyTorch eager, naive pipeline", None),
     "windows-serial": ("vidclass windows, ORT fp32, no decode thread", {"provider": "cpu", "serial": True}),
-    "windows": ("vidclass windows, ORT fp32 (default)", {"provider": "cpu"}),
+    "default": ("vidclass defaults (auto provider and precision)", {}),
+    "windows": ("vidclass windows, ORT fp32", {"provider": "cpu"}),
     "dense": ("vidclass dense, ORT fp32", {"provider": "cpu", "mode": "dense"}),
     "windows-ov": ("vidclass windows, OpenVINO fp32", {"provider": "openvino", "precision": "fp32"}),
     "windows-ov-bf16": ("vidclass windows, OpenVINO bf16", {"provider": "openvino", "precision": "bf16"}),
     "dense-ov-bf16": ("vidclass dense, OpenVINO bf16", {"provider": "openvino", "precision": "bf16", "mode": "dense"}),
+    "dense-ov-bf16-c256": (
+        "vidclass dense, OpenVINO bf16, 256-frame chunks",
+        {"provider": "openvino", "precision": "bf16", "mode": "dense", "chunk_frames": 256},
+    ),
+    "dense-ov-bf16-c192": (
+        "vidclass dense, OpenVINO bf16, 192-frame chunks",
+        {"provider": "openvino", "precision": "bf16", "mode": "dense", "chunk_frames": 192},
+    ),
+    "dense-c192": (
+        "vidclass dense, ORT fp32, 192-frame chunks", {"provider": "cpu", "mode": "dense", "chunk_frames": 192},
+    ),
     "windows-ov-int8": ("vidclass windows, OpenVINO int8 QDQ", {"provider": "openvino", "precision": "int8"}),
     "windows-ov-bf16-12fps": (
         "preset: windows, OpenVINO bf16, 12.5 fps", {"provider": "openvino", "precision": "bf16", "fps_factor": 0.5},
     ),
 }
-DEFAULT_VARIANT = "windows"  # what `vidclass predict` does with no options (provider auto -> ORT CPU)
-QUICK_VARIANTS = ["baseline", "windows-serial", "windows", "windows-ov", "dense", "windows-ov-bf16", "dense-ov-bf16"]
+# What `vidclass predict` does with no options: provider auto (the OpenVINO runtime when the openvino
+# extra is installed and no GPU provider is, bf16 on AMX/AVX512-BF16 CPUs; else ONNX Runtime's CPU).
+DEFAULT_VARIANT = "default"
+QUICK_VARIANTS = [
+    "baseline", "default", "windows-serial", "windows", "windows-ov", "dense", "windows-ov-bf16", "dense-ov-bf16"
+]
 
 
 # --- the machine -----------------------------------------------------------------------------------

@@ -15,8 +15,8 @@ if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   "$PYTHON" -m venv .venv
 fi
-echo "setup: installing vidclass with the export and test extras" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[export,test]'
+echo "setup: installing vidclass with its extras (export, test, graph, plot, openvino, ray)" >&2
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[export,test,graph,plot,openvino,ray]'
 
 echo "setup: exporting the I3D model (skipped when an up-to-date export exists)" >&2
 .venv/bin/python scripts/export_i3d.py

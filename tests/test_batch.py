@@ -48,8 +48,13 @@ def folder(tmp_path: Path) -> Path:
     and a text file that is not picked up from a folder."""
     root = tmp_path / "videos"
     (root / "sub").mkdir(parents=True)
-    plan = [("a_red.avi", "red", 23), ("b_green.avi", "green", 31), ("c_blue.avi", "blue", 9),
-            ("sub/d_red.avi", "red", 44), ("sub/e_green.avi", "green", 17)]
+    plan = [
+        ("a_red.avi", "red", 23),
+        ("b_green.avi", "green", 31),
+        ("c_blue.avi", "blue", 9),
+        ("sub/d_red.avi", "red", 44),
+        ("sub/e_green.avi", "green", 17),
+    ]
     for name, colour, frames in plan:
         write_video(root / name, solid_frames([colour] * frames + ["blue"] * 4), 10)
     (root / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + b"\x00" * 200)  # an MP4 header, no movie
@@ -166,8 +171,17 @@ def test_csv_reads_back_with_the_csv_module(tiny_model: Path, folder: Path, tmp_
     assert result.exit_code == 1
     with out.open(newline="", encoding="utf-8-sig") as f:  # the file starts with a BOM for spreadsheets
         rows = list(csv.DictReader(f))
-    assert list(rows[0]) == ["source", "top1_label", "top1_score", "label_1", "score_1", "label_2", "score_2",
-                             "duration_s", "error"]
+    assert list(rows[0]) == [
+        "source",
+        "top1_label",
+        "top1_score",
+        "label_1",
+        "score_1",
+        "label_2",
+        "score_2",
+        "duration_s",
+        "error",
+    ]
     assert list(csv.DictReader(io.StringIO(result.stdout))) == rows  # stdout: the same rows, no BOM
     assert not result.stdout.startswith("\ufeff")
     json_run = records(invoke("predict", folder, "--model", tiny_model, "--json", "--top-k", "2").stdout)
@@ -255,8 +269,12 @@ def test_resume_after_a_kill_gives_every_source_once(
     out, signal_file, shim = tmp_path / f"out.{ext}", tmp_path / "first-record", tmp_path / "shim.py"
     shim.write_text(textwrap.dedent(_STALL_AFTER_FIRST_RECORD))
     args = ["predict", str(folder), "--model", str(tiny_model), "--output", str(out), "--workers", str(workers)]
-    process = subprocess.Popen([sys.executable, str(shim), str(signal_file), *args], cwd=tmp_path,
-                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(
+        [sys.executable, str(shim), str(signal_file), *args],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
     try:
         deadline = time.monotonic() + 60
         while not signal_file.exists() and process.poll() is None and time.monotonic() < deadline:

@@ -45,7 +45,7 @@ def test_every_command_has_help() -> None:
 
 
 def test_table_shows_ranked_actions_when_they_happen_and_provider(tiny_model: Path, rgb_video: Path) -> None:
-    result = invoke("predict", rgb_video, "--model", tiny_model)
+    result = invoke("predict", rgb_video, "--model", tiny_model, "--provider", "cpu")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     ranked = [line.split("│")[1].strip() for line in lines if line.strip()[:1].isdigit() and "│" in line]
@@ -56,7 +56,9 @@ def test_table_shows_ranked_actions_when_they_happen_and_provider(tiny_model: Pa
 
 
 def test_json_lines_schema(tiny_model: Path, rgb_video: Path) -> None:
-    result = invoke("predict", rgb_video, rgb_video, "--model", tiny_model, "--json", "--top-k", "2")
+    result = invoke(
+        "predict", rgb_video, rgb_video, "--model", tiny_model, "--json", "--top-k", "2", "--provider", "cpu"
+    )
     assert result.exit_code == 0
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 2
@@ -245,3 +247,13 @@ def test_python_api_returns_typed_results(tiny_model: Path, rgb_video: Path) -> 
     assert result.top[0].label == "green" and result.top[0].when == ((1.6, 4.4),)
     assert result.to_dict()["top"][0]["when"] == [[1.6, 4.4]]
     assert clf.spec.frame_rate == 10.0
+
+
+def test_auto_provider_takes_openvino_when_installed_else_cpu(tiny_model: Path) -> None:
+    from vidclass import Classifier
+
+    gpu = {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider"}
+    if gpu & set(session_module.ort.get_available_providers()):
+        pytest.skip("this onnxruntime has an accelerator provider, which auto prefers")
+    expected = "openvino" if session_module._openvino_runtime() else "cpu"
+    assert Classifier(tiny_model).session.provider == expected

@@ -62,8 +62,14 @@ def test_labels_are_matched_after_normalising_case_spaces_and_underscores() -> N
 def test_folder_dataset(labelled: Path) -> None:
     videos = {v.path.relative_to(labelled).as_posix(): v.label for v in load_dataset(labelled)}
     assert videos == {
-        "loose.avi": "", "Blue/b1.avi": "Blue", "Blue/b2.avi": "Blue", "RED/more/r2.avi": "RED",
-        "RED/r1.avi": "RED", "RED/r3.avi": "RED", "green_/g1.avi": "green_", "purple/p1.avi": "purple",
+        "loose.avi": "",
+        "Blue/b1.avi": "Blue",
+        "Blue/b2.avi": "Blue",
+        "RED/more/r2.avi": "RED",
+        "RED/r1.avi": "RED",
+        "RED/r3.avi": "RED",
+        "green_/g1.avi": "green_",
+        "purple/p1.avi": "purple",
     }
     dataset = match_labels(labelled, ("red", "green", "blue"))
     assert sorted(label for _, label in dataset.counted) == ["blue", "blue", "green", "red", "red", "red"]
@@ -89,8 +95,11 @@ def test_csv_dataset_paths_are_relative_to_the_csv(tmp_path: Path, text: str, ex
 
 @pytest.mark.parametrize(
     ("text", "message"),
-    [("", "the CSV is empty"), ("path,notes\na.avi,x\n", "needs a path (or file) column and a label column"),
-     ("path,label\n,red\n", "row 2 has no path")],
+    [
+        ("", "the CSV is empty"),
+        ("path,notes\na.avi,x\n", "needs a path (or file) column and a label column"),
+        ("path,label\n,red\n", "row 2 has no path"),
+    ],
 )
 def test_bad_csv_is_a_usage_error(tmp_path: Path, text: str, message: str) -> None:
     listing = tmp_path / "labels.csv"
@@ -106,7 +115,9 @@ def test_evaluate_figures_on_a_synthetic_folder(tiny_model: Path, labelled: Path
     assert (report.videos, report.top1, report.top5) == (6, 4, 6)
     assert report.top1_accuracy == pytest.approx(4 / 6, abs=1e-5) and report.top5_accuracy == 1.0
     assert [(c.label, c.videos, c.top1, c.top5) for c in report.per_class] == [
-        ("blue", 2, 1, 2), ("green", 1, 1, 1), ("red", 3, 2, 3),
+        ("blue", 2, 1, 2),
+        ("green", 1, 1, 1),
+        ("red", 3, 2, 3),
     ]
     assert [(c.label, c.predicted, c.count) for c in report.confused] == [("blue", "green", 1), ("red", "blue", 1)]
     mistakes = {Path(m.source).name: m for m in report.mistakes}

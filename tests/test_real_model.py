@@ -121,7 +121,7 @@ def test_preprocessing_reproduces_the_reference_frames(clips_dir: Path, referenc
 
 def test_cli_json_on_a_real_clip(real_model: Path, clips_dir: Path) -> None:
     result = CliRunner().invoke(
-        app, ["predict", str(clips_dir / "cleaning_pool_1s.mp4"), "--model", str(real_model), "--json"]
+        app, ["predict", str(clips_dir / "cleaning_pool_1s.mp4"), "--model", str(real_model), "--json", "--provider", "cpu"]
     )
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)

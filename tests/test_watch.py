@@ -282,7 +282,9 @@ def test_camera_that_does_not_exist(tiny_model: Path) -> None:
 
 def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 30), fps=20) as server:
-        result = invoke("--source", server.url, "--model", tiny_model, "--json", "--max-windows", "3")
+        result = invoke(
+            "--source", server.url, "--model", tiny_model, "--json", "--max-windows", "3", "--provider", "cpu"
+        )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert len(records) == 3
@@ -505,7 +507,7 @@ def test_open_source_picks_the_class(fake_camera, rgb_video: Path, tmp_path: Pat
 
 
 def test_views_render_the_same_result(tiny_model: Path, rgb_video: Path) -> None:
-    results, _ = watch_all(Classifier(tiny_model, top_k=3), rgb_video, realtime=False, max_windows=1)
+    results, _ = watch_all(Classifier(tiny_model, top_k=3, provider="cpu"), rgb_video, realtime=False, max_windows=1)
     console = Console(record=True, width=100)
     console.print(watch_view(results[0]))
     text = console.export_text()

@@ -66,8 +66,8 @@ class Classifier:
         precision: Precision | str = Precision.auto,
         chunk_frames: int | None = None,
     ) -> None:
-        self.session = Session(model, provider, threads, precision)
         self.mode = Mode(mode)
+        self.session = Session(model, provider, threads, precision, memory_arena=self.mode is Mode.windows)
         #: Dense mode: frames per chunk (see :data:`vidclass.dense.DEFAULT_CHUNK_FRAMES`).
         self.chunk_frames = chunk_frames
         self._geometry = None

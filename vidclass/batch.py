@@ -349,7 +349,12 @@ def run(
 
         engine_ray.import_ray()
         return engine_ray.classify_indexed(
-            classifier, items, workers=workers, observer=observer, address=address, provider=provider,
+            classifier,
+            items,
+            workers=workers,
+            observer=observer,
+            address=address,
+            provider=provider,
             threads=threads,
         )
     if address is not None:

@@ -64,6 +64,25 @@ stdout = _ResultConsole(highlight=False, soft_wrap=False)
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
+# Options that predict, watch and evaluate share.
+ModelOption = Annotated[
+    Path | None, typer.Option("--model", "-m", help="ONNX model (default: $VIDCLASS_MODEL, models/, user data).")
+]
+WindowOption = Annotated[
+    int | None, typer.Option("--window", "-w", min=1, help="Window length in frames (default: the model's).")
+]
+HopOption = Annotated[
+    int | None, typer.Option("--hop", min=1, help="Frames between window starts (default: the model's).")
+]
+TopKOption = Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")]
+ProviderOption = Annotated[
+    Provider, typer.Option("--provider", "-p", help="Execution provider; auto takes the best available.")
+]
+ThreadsOption = Annotated[
+    int | None, typer.Option("--threads", min=1, help="CPU threads for inference (default: all cores).")
+]
+
+
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "dim"
@@ -108,23 +127,13 @@ def predict(
             readable=False,
         ),
     ],
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="ONNX model (default: $VIDCLASS_MODEL, models/, user data).")
-    ] = None,
-    window: Annotated[
-        int | None, typer.Option("--window", "-w", min=1, help="Window length in frames (default: the model's).")
-    ] = None,
-    hop: Annotated[
-        int | None, typer.Option("--hop", min=1, help="Frames between window starts (default: the model's).")
-    ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")] = 5,
+    model: ModelOption = None,
+    window: WindowOption = None,
+    hop: HopOption = None,
+    top_k: TopKOption = 5,
     as_json: Annotated[bool, typer.Option("--json", help="One JSON object per input on stdout (JSON Lines).")] = False,
-    provider: Annotated[
-        Provider, typer.Option("--provider", "-p", help="Execution provider; auto takes the best available.")
-    ] = Provider.auto,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads for inference (default: all cores).")
-    ] = None,
+    provider: ProviderOption = Provider.auto,
+    threads: ThreadsOption = None,
     output: Annotated[
         Path | None,
         typer.Option("--output", "-o", help="Also write every result to this file: JSON Lines (.jsonl) or CSV (.csv)."),
@@ -179,6 +188,12 @@ def predict(
             "--mode", help="windows: each window on its own; dense: one pass over the whole video, in chunks."
         ),
     ] = Mode.windows,
+    chunk_frames: Annotated[
+        int | None,
+        typer.Option(
+            "--chunk-frames", min=16, help="--mode dense: frames per chunk (default 224; less memory, more overlap)."
+        ),
+    ] = None,
     precision: Annotated[
         Precision,
         typer.Option(
@@ -202,6 +217,7 @@ def predict(
         classifier = Classifier(
             model, provider=provider, window_frames=window, hop_frames=hop, top_k=top_k, threads=threads,
             segments=SegmentRule(threshold, min_duration) if segments else None, mode=mode, precision=precision,
+            chunk_frames=chunk_frames,
         )
         if mode is Mode.dense and (workers > 1 or engine is not Engine.local):
             raise UsageError("--mode dense runs in this process: it takes neither --workers nor --engine ray")
@@ -275,20 +291,14 @@ def evaluate(
             exists=True, help="A folder with one sub-folder per class, or a CSV of path,label (paths relative to it)."
         ),
     ],
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="ONNX model (default: $VIDCLASS_MODEL, models/, user data).")
-    ] = None,
+    model: ModelOption = None,
     as_json: Annotated[bool, typer.Option("--json", help="The report as one JSON document on stdout.")] = False,
     confusion: Annotated[
         Path | None, typer.Option("--confusion", help="Draw the confusion matrix to this PNG (the plot extra).")
     ] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --confusion file.")] = False,
-    provider: Annotated[
-        Provider, typer.Option("--provider", "-p", help="Execution provider; auto takes the best available.")
-    ] = Provider.auto,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads for inference (default: all cores).")
-    ] = None,
+    provider: ProviderOption = Provider.auto,
+    threads: ThreadsOption = None,
     workers: Annotated[
         int, typer.Option("--workers", "-j", min=1, help="Processes decoding in parallel; Ray: ONNX Runtime actors.")
     ] = 1,
@@ -346,16 +356,10 @@ def watch(
             show_default=False,
         ),
     ] = None,
-    model: Annotated[
-        Path | None, typer.Option("--model", "-m", help="ONNX model (default: $VIDCLASS_MODEL, models/, user data).")
-    ] = None,
-    window: Annotated[
-        int | None, typer.Option("--window", "-w", min=1, help="Window length in frames (default: the model's).")
-    ] = None,
-    hop: Annotated[
-        int | None, typer.Option("--hop", min=1, help="Frames between window starts (default: the model's).")
-    ] = None,
-    top_k: Annotated[int, typer.Option("--top-k", "-k", min=1, help="How many actions to show.")] = 5,
+    model: ModelOption = None,
+    window: WindowOption = None,
+    hop: HopOption = None,
+    top_k: TopKOption = 5,
     smooth: Annotated[int, typer.Option("--smooth", min=1, help="Show the mean scores of the last N windows.")] = 1,
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object per window on stdout (JSON Lines), flushed at once.")
@@ -384,12 +388,8 @@ def watch(
     show: Annotated[
         bool, typer.Option("--show", help="Also show the video with the labels in a window (needs a display).")
     ] = False,
-    provider: Annotated[
-        Provider, typer.Option("--provider", "-p", help="Execution provider; auto takes the best available.")
-    ] = Provider.auto,
-    threads: Annotated[
-        int | None, typer.Option("--threads", min=1, help="CPU threads for inference (default: all cores).")
-    ] = None,
+    provider: ProviderOption = Provider.auto,
+    threads: ThreadsOption = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
 ) -> None:
     """Classify what a camera, a stream or a video file shows, live.
@@ -536,10 +536,11 @@ def inspect_command(
 
     Exit codes: 0 done, 2 usage error, 3 model error.
     """
-    from .receptive import inspect_model
     from .render import inspect_view
 
     try:
+        from .receptive import inspect_model  # needs the optional onnx package
+
         report = inspect_model(model, frames)
     except VidclassError as e:
         raise _fail(str(e), e.exit_code) from None

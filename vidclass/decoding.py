@@ -65,9 +65,7 @@ def decode_clips(
         )
 
 
-def worker_main(
-    conn: Connection, spec: ModelSpec, window_frames: int, hop_frames: int, decode: object = None
-) -> None:
+def worker_main(conn: Connection, spec: ModelSpec, window_frames: int, hop_frames: int, decode: object = None) -> None:
     """A decoding worker: decode the files the main process sends, send back their clips.
 
     ``decode`` replaces :func:`decode_clips` (tests use it to make a worker crash). The worker

@@ -55,10 +55,10 @@ from .spec import ModelSpec
 log = logging.getLogger("vidclass")
 
 #: Default chunk length in frames. Longer chunks waste less on the overlap (for I3D a chunk of L
-#: frames keeps (L - 96) / L of its steps: 62 % at 256) but the activations grow with L (about
-#: 3 MB a frame with OpenVINO bf16, 4 MB with ONNX Runtime fp32); 256 keeps a 720p video's peak RSS
-#: near 1.3 GB.
-DEFAULT_CHUNK_FRAMES = 256
+#: frames keeps about (L - 96) / L of its steps: 54 % at 224, 61 % at 256) but the activations grow
+#: with L. Measured peak RSS on a 1280x720 video with OpenVINO bf16: 1515 MB at 256, 1369 MB at
+#: 224, 1279 MB at 192 (wall 13, 14, 16 s for 1 min of video): 224 keeps it under 1.5 GB.
+DEFAULT_CHUNK_FRAMES = 224
 
 
 @dataclass(frozen=True)

@@ -62,8 +62,17 @@ def _decode_rows(row: dict[str, Any], spec: Any, window_frames: int, hop_frames:
     """
     quiet_decoder_logs()
     index, seq, source = int(row["index"]), 0, str(row["source"])
-    base = {"index": index, "kind": "", "seq": 0, "start": 0, "stop": 0, "data": b"", "shape": "", "dtype": "",
-            "info": ""}
+    base = {
+        "index": index,
+        "kind": "",
+        "seq": 0,
+        "start": 0,
+        "stop": 0,
+        "data": b"",
+        "shape": "",
+        "dtype": "",
+        "info": "",
+    }
     try:
         # Opened by its absolute path (a task's working folder is not the driver's), named as given.
         for piece in decode_clips(row["path"], spec, window_frames, hop_frames):
@@ -72,8 +81,16 @@ def _decode_rows(row: dict[str, Any], spec: Any, window_frames: int, hop_frames:
                 yield {**base, "kind": "end", "seq": seq, "info": json.dumps(dataclasses.asdict(facts))}
             else:
                 data = np.ascontiguousarray(piece.data)
-                yield {**base, "kind": "clip", "seq": seq, "start": piece.window.start, "stop": piece.window.stop,
-                       "data": data.tobytes(), "shape": json.dumps(data.shape), "dtype": data.dtype.str}
+                yield {
+                    **base,
+                    "kind": "clip",
+                    "seq": seq,
+                    "start": piece.window.start,
+                    "stop": piece.window.stop,
+                    "data": data.tobytes(),
+                    "shape": json.dumps(data.shape),
+                    "dtype": data.dtype.str,
+                }
                 seq += 1
     except InputError as e:
         yield {**base, "kind": "error", "info": json.dumps({"source": source, "cause": e.cause})}
@@ -109,8 +126,16 @@ class _Scorer:
             window = Window(int(batch["start"][i]), int(batch["stop"][i]))
             probs[i] = self.classifier.score_clip(Clip(window, data))
         provider = np.array([self.classifier.session.provider] * len(probs), dtype=object)
-        return {"index": batch["index"], "kind": batch["kind"], "seq": batch["seq"], "start": batch["start"],
-                "stop": batch["stop"], "info": batch["info"], "probs": probs, "provider": provider}
+        return {
+            "index": batch["index"],
+            "kind": batch["kind"],
+            "seq": batch["seq"],
+            "start": batch["start"],
+            "stop": batch["stop"],
+            "info": batch["info"],
+            "probs": probs,
+            "provider": provider,
+        }
 
 
 def classify_paths(classifier: Classifier, items: Iterable[Item], **options: Any) -> Iterator[Result]:
@@ -159,8 +184,13 @@ def classify_indexed(
 
 def _init(ray: Any, address: str | None) -> None:
     try:
-        ray.init(address=address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING,
-                 configure_logging=False)
+        ray.init(
+            address=address,
+            include_dashboard=False,
+            log_to_driver=False,
+            logging_level=logging.WARNING,
+            configure_logging=False,
+        )
     except (ConnectionError, RuntimeError, ValueError) as e:
         where = address or os.environ.get("RAY_ADDRESS") or "a local Ray"
         raise UsageError(f"cannot start or reach Ray at {where} ({str(e).strip().splitlines()[0]})") from e
@@ -195,8 +225,11 @@ def _run(
         )
         .flat_map(
             _decode_rows,
-            fn_kwargs={"spec": classifier.spec, "window_frames": classifier.window_frames,
-                       "hop_frames": classifier.hop_frames},
+            fn_kwargs={
+                "spec": classifier.spec,
+                "window_frames": classifier.window_frames,
+                "hop_frames": classifier.hop_frames,
+            },
             num_cpus=1,
         )
         .map_batches(
@@ -250,13 +283,18 @@ def _actor_count(ray: Any, workers: int, actor_cpus: int) -> int:
             f"need {actor_cpus + 1}"
         )
     if workers > most:
-        log.warning("Ray has %g CPUs: %d ONNX Runtime actor(s) instead of %d, so that decoding keeps a CPU",
-                    cpus, most, workers)
+        log.warning(
+            "Ray has %g CPUs: %d ONNX Runtime actor(s) instead of %d, so that decoding keeps a CPU", cpus, most, workers
+        )
     return min(workers, most)
 
 
 def _finish(
-    assembler: Assembler, index: int, scored: list[tuple[int, Window, np.ndarray]], facts: SourceFacts, count: int,
+    assembler: Assembler,
+    index: int,
+    scored: list[tuple[int, Window, np.ndarray]],
+    facts: SourceFacts,
+    count: int,
     provider: str,
 ) -> Result:
     for _, window, probs in sorted(scored, key=lambda s: s[0]):

@@ -70,8 +70,9 @@ def _videos_under(folder: Path) -> list[Path]:
 
 
 def _load_folder(root: Path) -> list[LabelledVideo]:
-    videos = [LabelledVideo(p, "") for p in sorted(root.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS
-              and p.is_file()]
+    videos = [
+        LabelledVideo(p, "") for p in sorted(root.iterdir()) if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file()
+    ]
     for folder in sorted(p for p in root.iterdir() if p.is_dir()):
         videos += [LabelledVideo(p, folder.name) for p in _videos_under(folder)]
     if not videos:
@@ -115,8 +116,14 @@ class ClassAccuracy:
     top5: int
 
     def to_dict(self) -> dict[str, Any]:
-        return {"label": self.label, "videos": self.videos, "top1_correct": self.top1, "top5_correct": self.top5,
-                "top1_accuracy": _ratio(self.top1, self.videos), "top5_accuracy": _ratio(self.top5, self.videos)}
+        return {
+            "label": self.label,
+            "videos": self.videos,
+            "top1_correct": self.top1,
+            "top5_correct": self.top5,
+            "top1_accuracy": _ratio(self.top1, self.videos),
+            "top5_accuracy": _ratio(self.top5, self.videos),
+        }
 
 
 @dataclass(frozen=True)
@@ -243,8 +250,15 @@ def evaluate(
         raise UsageError(f"evaluate needs the top {TOP_K} labels; the classifier ranks {classifier.top_k}")
     dataset = data if isinstance(data, Dataset) else match_labels(data, classifier.spec.labels)
     results: dict[int, ClipResult | ErrorResult] = dict(
-        run(classifier, [path for path, _ in dataset.counted], engine=engine, workers=workers, observer=observer,
-            address=address, provider=classifier.session.provider)
+        run(
+            classifier,
+            [path for path, _ in dataset.counted],
+            engine=engine,
+            workers=workers,
+            observer=observer,
+            address=address,
+            provider=classifier.session.provider,
+        )
     )
     return score(
         dataset.data,

@@ -147,9 +147,7 @@ class OutputFile:
         self.writer.close()
 
 
-def open_output(
-    path: str | os.PathLike[str], top_k: int, *, force: bool = False, resume: bool = False
-) -> OutputFile:
+def open_output(path: str | os.PathLike[str], top_k: int, *, force: bool = False, resume: bool = False) -> OutputFile:
     """Open ``path`` for results; the format comes from its extension.
 
     A file that exists is refused unless ``force`` (start it again) or ``resume`` (append to it,
@@ -239,9 +237,7 @@ def stdout_writer(fmt: Format, top_k: int, stream: BinaryIO) -> RecordWriter:
     return RecordWriter(stream, fmt, top_k)
 
 
-def check_output_options(
-    *, as_json: bool, as_csv: bool, output: str | os.PathLike[str] | None, resume: bool
-) -> None:
+def check_output_options(*, as_json: bool, as_csv: bool, output: str | os.PathLike[str] | None, resume: bool) -> None:
     """The output options that contradict each other, refused before any work (exit code 2)."""
     if as_json and as_csv:
         raise UsageError("--json and --csv both write to standard output: choose one")

@@ -36,11 +36,18 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import onnx
-from onnx import helper, numpy_helper, shape_inference
-from onnx.reference import ReferenceEvaluator
 
 from .errors import ModelError, UsageError
+
+try:
+    import onnx
+    from onnx import helper, numpy_helper, shape_inference
+    from onnx.reference import ReferenceEvaluator
+except ImportError as e:  # an optional extra: classifying needs only onnxruntime
+    raise UsageError(
+        "reading the ONNX graph (vidclass inspect, predict --mode dense) needs the onnx package: "
+        "pip install 'vidclass[graph]'"
+    ) from e
 from .session import resolve_model
 from .spec import ModelSpec
 
