@@ -51,7 +51,7 @@ CONSTANT_RATE = ["arm_wrestling.mp4", "cleaning_pool.mp4", "shooting_basketball.
 
 def test_every_clip_classified(predictions: dict[str, ClipResult], reference: dict[str, dict]) -> None:
     assert set(predictions) == set(reference)
-    for name, result in predictions.items():
+    for result in predictions.values():
         assert result.model.name == "i3d-rgb-kinetics400"
         assert len(result.top) == 5 and result.windows
     for name in CONSTANT_RATE:
@@ -121,7 +121,8 @@ def test_preprocessing_reproduces_the_reference_frames(clips_dir: Path, referenc
 
 def test_cli_json_on_a_real_clip(real_model: Path, clips_dir: Path) -> None:
     result = CliRunner().invoke(
-        app, ["predict", str(clips_dir / "cleaning_pool_1s.mp4"), "--model", str(real_model), "--json", "--provider", "cpu"]
+        app,
+        ["predict", str(clips_dir / "cleaning_pool_1s.mp4"), "--model", str(real_model), "--json", "--provider", "cpu"],
     )
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
