@@ -255,7 +255,7 @@ def predict(
                 if records is not None:
                     records.write(result)
                 elif out_file is None and isinstance(result, ClipResult):
-                    stdout.print(clip_table(result))
+                    stdout.print(clip_table(result), crop=False)
                 if isinstance(result, ClipResult):
                     _write_views(result, output_video, plot, force)
     except VidclassError as e:

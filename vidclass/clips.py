@@ -7,7 +7,6 @@ preprocessed frames, whatever the length of the video.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 from collections import deque
@@ -143,8 +142,6 @@ def prefetch(items: Iterable[T], depth: int = 2, name: str = "vidclass-decode") 
         return False
 
     def produce() -> None:
-        if os.environ.get("VIDCLASS_DECODE_NICE"):
-            os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), int(os.environ["VIDCLASS_DECODE_NICE"]))
         iterator = iter(items)
         try:
             for item in iterator:

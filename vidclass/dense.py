@@ -27,7 +27,7 @@ from the container (frame count and rate) and is checked at the end; when the co
 length. A video that fits in one chunk needs no guess.
 
 Memory is bounded by one chunk (the model's activations grow with its length: about 3-4 MB per
-frame for I3D, see ``docs``/README "Performance") plus the decode queue, whatever the video's length.
+frame for I3D, README "Performance") plus the decode queue, whatever the video's length.
 
 Scores: a window's probabilities are the softmax of the mean logits of the steps whose field is
 centred inside the window; the clip's are the softmax of the mean of all steps, which is exactly

@@ -50,6 +50,9 @@ def clip_table(result: ClipResult) -> Group:
     title = Text.assemble(
         (result.source, "bold"), f"  {result.duration_s:.1f} s, {result.frames} frames at {fps:g} fps"
     )
+    # One line each, however narrow the terminal: a log or a pipe should read them whole.
+    title.no_wrap = True
+    title.overflow = "ignore"
     table = Table(show_edge=False, pad_edge=False)
     table.add_column("#", justify="right", style="dim")
     table.add_column("action")
@@ -64,6 +67,8 @@ def clip_table(result: ClipResult) -> Group:
         f"({result.window_frames / fps:.2f} s), hop {result.hop_frames}"
         f" · {result.model.name} · provider {result.model.provider}",
         style="dim",
+        no_wrap=True,
+        overflow="ignore",
     )
     parts = [title, table, footer]
     if result.short:
