@@ -1,6 +1,6 @@
 """Print vidclass's top-1 next to the independent reference's on every shared clip (a Markdown table).
 
-    python scripts/compare_reference.py [--window N] [--hop N]
+    python scripts/compare_reference.py [--window N] [--hop N] [--provider P]
 
 Reads ``$VIDCLASS_ASSETS`` (default ``../shared/assets``): ``clips/clips.csv`` and
 ``reference/reference.jsonl``; the model is found as ``vidclass predict`` finds it.
@@ -26,13 +26,14 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--hop", type=int, default=None)
+    parser.add_argument("--provider", default="cpu", help="default: cpu (ONNX Runtime fp32, the fidelity yardstick)")
     args = parser.parse_args()
     assets = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets"))
     with (assets / "reference" / "reference.jsonl").open() as f:
         reference = {rec["file"]: rec for rec in map(json.loads, f)}
     with (assets / "clips" / "clips.csv").open() as f:
         rows = list(csv.DictReader(f))
-    clf = Classifier(args.model, window_frames=args.window, hop_frames=args.hop)
+    clf = Classifier(args.model, provider=args.provider, window_frames=args.window, hop_frames=args.hop)
     print("| clip | label | vidclass top-1 | score | reference top-1 | score | same |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
