@@ -7,6 +7,7 @@ preprocessed frames, whatever the length of the video.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from collections import deque
@@ -111,6 +112,21 @@ def iter_frames(source: FrameSource, spec: ModelSpec, stats: ClipStats | None = 
 
 T = TypeVar("T")
 _END = object()
+#: Producer threads still running, with their stop events: stopped and joined at exit (see below).
+_RUNNING: dict[threading.Thread, threading.Event] = {}
+
+
+@atexit.register
+def _stop_producers() -> None:
+    """Stop and join the decode threads before the interpreter finalises.
+
+    A consumer abandoned by an exception (Ctrl-C in the CLI) leaves its producer waiting, its
+    generator kept alive by the traceback. A daemon thread still inside FFmpeg or OpenCV when the
+    interpreter tears down can abort the process (SIGABRT) instead of exiting with the CLI's code.
+    """
+    for thread, stop in list(_RUNNING.items()):
+        stop.set()
+        thread.join(timeout=5.0)
 
 
 class _Failed:
@@ -155,8 +171,10 @@ def prefetch(items: Iterable[T], depth: int = 2, name: str = "vidclass-decode") 
             close = getattr(iterator, "close", None)
             if callable(close):
                 close()
+            _RUNNING.pop(threading.current_thread(), None)
 
     thread = threading.Thread(target=produce, name=name, daemon=True)
+    _RUNNING[thread] = stop
     thread.start()
     try:
         while True:
