@@ -3,6 +3,7 @@ real vidclass metadata. Nothing here touches the real I3D model."""
 
 from __future__ import annotations
 
+import signal
 from dataclasses import replace
 from pathlib import Path
 
@@ -103,3 +104,12 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str = 
         writer.write(frame)
     writer.release()
     return path
+
+
+def interruptible() -> None:
+    """``preexec_fn`` for a child that a test interrupts with SIGINT.
+
+    A shell that runs the test suite in the background (``nohup``, ``&``) starts it with SIGINT
+    ignored, and children inherit that; give the child the default, as a terminal would.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

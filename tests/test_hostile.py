@@ -38,7 +38,7 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
+from synthetic import interruptible, make_tiny_model, solid_frames, tiny_spec, write_video
 from typer.testing import CliRunner
 
 from vidclass import Classifier
@@ -705,7 +705,7 @@ def test_ctrl_c_during_a_batch_leaves_whole_records_and_a_summary(
     mode = [m.replace("{out}", str(out)) for m in mode]
     command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", f"@{many_inputs}",
                "--model", str(tiny_model), *mode]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
     try:
         if "--output" in mode:  # nothing on stdout: wait for the first record in the file
             waited = threading.Event()

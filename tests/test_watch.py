@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from mjpeg import MjpegServer, StaticServer
 from rich.console import Console
-from synthetic import make_tiny_model, solid_frames, write_video
+from synthetic import interruptible, make_tiny_model, solid_frames, write_video
 from typer.testing import CliRunner
 
 from vidclass import Classifier
@@ -392,6 +392,7 @@ def test_sigint_stops_cleanly(tiny_model: Path) -> None:
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=interruptible,
         )
         try:
             ready, _, _ = select.select([proc.stdout], [], [], 60)
