@@ -15,7 +15,7 @@ one short warm-up call, then times one run over the whole video. Figures are med
 
 Per variant: wall time (decode to results, model loading excluded), video seconds per wall second,
 ms per window (the windows of the default window/hop, the same for every variant), model GFLOP/s
-(FLOPs of every model call made, counted on the ONNX graph by :mod:`vidclass.receptive`, over the
+(FLOPs of every model call made, counted on the ONNX graph by :mod:`vidclass.graph.receptive`, over the
 wall time) and its share of the CPU's fp32 peak, the share of the wall time spent inside model calls
 (pipeline efficiency), peak RSS, and the speed-up over the baseline.
 
@@ -164,7 +164,7 @@ def make_video(path: Path, seconds: float, width: int = 640, height: int = 360, 
 
 
 def _flops_counter(model_path: Path):  # noqa: ANN202
-    from vidclass.receptive import analyse, load_model
+    from vidclass.graph.receptive import analyse, load_model
 
     _, proto, spec = load_model(model_path)
     cache: dict[int, int] = {}
@@ -185,8 +185,8 @@ def _baseline(video: Path, flops) -> dict:  # noqa: ANN001
 
     from vidclass import checkpoint
     from vidclass.preprocess import center_crop, resized_size
+    from vidclass.runtimes import Session
     from vidclass.sampling import output_frame_count, plan_windows
-    from vidclass.session import Session
 
     spec = Session(MODEL, "cpu").spec  # the same preprocessing numbers, from the model's metadata
     model = InceptionI3d().eval()
@@ -495,7 +495,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _available() -> set[str]:
-    from vidclass.session import available_providers
+    from vidclass.runtimes import available_providers
 
     have = set(available_providers())
     try:

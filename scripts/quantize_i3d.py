@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 
 from vidclass.checkpoint import default_assets_dir  # noqa: E402
 from vidclass.clips import iter_clips  # noqa: E402
-from vidclass.session import Session  # noqa: E402
+from vidclass.runtimes import Session  # noqa: E402
 from vidclass.sources import VideoFile  # noqa: E402
 
 DEFAULT_INPUT = ROOT / "models" / "i3d_kinetics400.onnx"

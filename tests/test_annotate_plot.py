@@ -12,9 +12,10 @@ import pytest
 from synthetic import make_tiny_model, solid_frames, write_video
 from typer.testing import CliRunner
 
-from vidclass import Classifier, annotate
-from vidclass.annotate import class_colour, write_annotated_video
+from vidclass import Classifier
 from vidclass.cli import app
+from vidclass.outputs import annotate
+from vidclass.outputs.annotate import class_colour, write_annotated_video
 
 runner = CliRunner()
 SIZE = (120, 160)  # height, width
@@ -130,7 +131,7 @@ def test_plot_file_is_a_png(tiny_model: Path, red_blue: Path, tmp_path: Path) ->
 
 
 def test_plot_rows_are_the_peaks_ordered_by_mean(tiny_model: Path, red_blue: Path) -> None:
-    from vidclass.plot import plot_classes
+    from vidclass.outputs.plot import plot_classes
 
     result = Classifier(tiny_model).predict(red_blue)
     # red leads 3 s of 5, blue 2 s; green never leads.

@@ -21,13 +21,13 @@ from synthetic import make_tiny_model, solid_frames, write_video
 from typer.testing import CliRunner
 
 from vidclass import Classifier, ClipResult, ErrorResult
-from vidclass.batch import classify_paths
 from vidclass.cli import app
-from vidclass.decoding import decode_clips
+from vidclass.engines import classify_paths
+from vidclass.engines.decode import decode_clips
 from vidclass.errors import InputError
-from vidclass.inputs import expand_inputs
-from vidclass.outputs import csv_header
-from vidclass.render import BatchProgress
+from vidclass.outputs.records import csv_header
+from vidclass.outputs.render import BatchProgress
+from vidclass.sources.inputs import expand_inputs
 
 runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
@@ -230,7 +230,7 @@ def test_glob_not_expanded_by_the_shell(tiny_model: Path, folder: Path) -> None:
 _STALL_AFTER_FIRST_RECORD = """
 import sys, time
 from pathlib import Path
-import vidclass.outputs as outputs
+import vidclass.outputs.records as outputs
 
 def main():
     signal_file = Path(sys.argv[1])

@@ -12,7 +12,8 @@ import typer
 from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
 from typer.testing import CliRunner
 
-from vidclass import session as session_module
+from vidclass import runtimes as runtimes_module
+from vidclass import store as session_module
 from vidclass.cli import app
 
 runner = CliRunner()
@@ -231,7 +232,7 @@ def test_usage_errors_exit_2(tiny_model: Path, rgb_video: Path) -> None:
 
 
 def test_unavailable_provider_is_a_usage_error(tiny_model: Path, rgb_video: Path) -> None:
-    if "CUDAExecutionProvider" in session_module.ort.get_available_providers():
+    if "CUDAExecutionProvider" in runtimes_module.ort.get_available_providers():
         pytest.skip("this onnxruntime has CUDA")
     result = invoke("predict", rgb_video, "--model", tiny_model, "--provider", "cuda")
     assert result.exit_code == 2
@@ -253,7 +254,7 @@ def test_auto_provider_takes_openvino_when_installed_else_cpu(tiny_model: Path) 
     from vidclass import Classifier
 
     gpu = {"TensorrtExecutionProvider", "CUDAExecutionProvider", "CoreMLExecutionProvider", "DmlExecutionProvider"}
-    if gpu & set(session_module.ort.get_available_providers()):
+    if gpu & set(runtimes_module.ort.get_available_providers()):
         pytest.skip("this onnxruntime has an accelerator provider, which auto prefers")
-    expected = "openvino" if session_module._openvino_runtime() else "cpu"
+    expected = "openvino" if runtimes_module._openvino_runtime() else "cpu"
     assert Classifier(tiny_model).session.provider == expected

@@ -19,7 +19,7 @@ from onnx import TensorProto, helper
 from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
 
 from vidclass import Classifier
-from vidclass.api import Mode
+from vidclass.classifier import Mode
 from vidclass.clips import iter_frames, prefetch
 from vidclass.dense import (
     Chunk,
@@ -253,7 +253,7 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early() -> None:
 
 @pytest.mark.real
 def test_real_dense_equals_one_pass_and_the_reference(real_model: Path, clips_dir: Path, reference_dir: Path) -> None:
-    from vidclass.session import Session
+    from vidclass.runtimes import Session
 
     session = Session(real_model, "cpu")
     geometry = read_geometry(real_model, session.spec)

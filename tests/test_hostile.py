@@ -742,7 +742,7 @@ def test_ctrl_c_during_a_batch_leaves_whole_records_and_a_summary(
 def test_output_video_is_never_half_written_nor_the_input(
     tmp_path: Path, tiny_model: Path, good: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import vidclass.annotate as annotate
+    import vidclass.outputs.annotate as annotate
 
     target = tmp_path / "annotated.mp4"
     target.write_bytes(b"an earlier result")

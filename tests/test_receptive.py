@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from vidclass.cli import app
 from vidclass.errors import ModelError, UsageError
-from vidclass.receptive import analyse, count_macs, inspect_model, static_shapes, trace_fields
+from vidclass.graph.receptive import analyse, count_macs, inspect_model, static_shapes, trace_fields
 
 runner = CliRunner()
 

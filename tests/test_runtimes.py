@@ -11,7 +11,7 @@ from synthetic import make_tiny_model, solid_frames, write_video
 
 from vidclass import Classifier
 from vidclass.errors import ModelNotFoundError, UsageError
-from vidclass.session import Session, int8_variant
+from vidclass.runtimes import Session, int8_variant
 
 
 @pytest.fixture
@@ -20,7 +20,7 @@ def tiny(tmp_path: Path) -> Path:
 
 
 def test_onnxruntime_is_fp32_and_refuses_bf16(tiny: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import vidclass.session as session_module
+    import vidclass.runtimes as session_module
 
     assert Session(tiny, "cpu").precision == "fp32"
     monkeypatch.setattr(session_module, "_openvino_runtime", lambda: False)

@@ -26,11 +26,11 @@ from typer.testing import CliRunner
 from vidclass import Classifier
 from vidclass import sources as sources_module
 from vidclass.cli import app
+from vidclass.engines.watch import Handover, PendingWindow, Watch
 from vidclass.errors import InputError, UsageError
-from vidclass.live import Handover, PendingWindow, Watch
-from vidclass.render import watch_line, watch_view
+from vidclass.outputs.render import watch_line, watch_view
+from vidclass.outputs.show import overlay
 from vidclass.sampling import Window
-from vidclass.show import overlay
 from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source
 
 runner = CliRunner()
@@ -470,7 +470,7 @@ def test_show_without_a_display_says_so(
 
 
 def test_show_draws_the_labels_on_the_video_until_q(tiny_model: Path, rgb_video: Path, monkeypatch) -> None:
-    import vidclass.show as show
+    import vidclass.outputs.show as show
 
     calls: list[str] = []
     labelled: list[np.ndarray] = []

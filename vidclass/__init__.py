@@ -1,6 +1,6 @@
 """vidclass: what is happening in this video? I3D (Kinetics-400) through ONNX Runtime."""
 
-from .api import Classifier
+from .classifier import Classifier
 from .errors import VidclassError
 from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, Segment, Timeline, WindowResult
 from .segments import SegmentRule

@@ -1,6 +1,6 @@
 """From a stream of decoded frames to model-ready clips: resample, preprocess once, slide windows.
 
-This is the step between :mod:`vidclass.sources` and :mod:`vidclass.session`, shared by every
+This is the step between :mod:`vidclass.sources` and :mod:`vidclass.runtimes`, shared by every
 command, so the same frames always give the same clips. Memory is bounded by one window of
 preprocessed frames, whatever the length of the video.
 """

@@ -17,7 +17,7 @@ the padding before the clip). So one pass over a long video can be cut into chun
   pads too). Consecutive chunks overlap by ``field - stride`` frames or so, and each global step is
   taken from exactly one chunk.
 
-``field``, ``stride`` and ``first(L)`` are read from the ONNX graph by :mod:`vidclass.receptive`
+``field``, ``stride`` and ``first(L)`` are read from the ONNX graph by :mod:`vidclass.graph.receptive`
 (for I3D: 107 frames, 8 frames, ``first`` = -44 for lengths that are multiples of 8), and checked
 against the spec's ``temporal_stride``.
 
@@ -82,7 +82,7 @@ class Geometry:
 
 def read_geometry(model_path: str | Path, spec: ModelSpec) -> Geometry:
     """The model's temporal receptive field, stride and padding offsets, from its ONNX graph."""
-    from .receptive import analyse, load_model  # onnx: imported only when dense mode is used
+    from .graph.receptive import analyse, load_model  # onnx: imported only when dense mode is used
 
     _, proto, _ = load_model(model_path)
     stride, field, first = None, None, []

@@ -26,13 +26,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .batch import Engine, Observer, run
+from .engines import Engine, Observer, run
 from .errors import UsageError
 from .results import ClipResult, ErrorResult, LabelScore
 from .sources import VIDEO_EXTENSIONS
 
 if TYPE_CHECKING:
-    from .api import Classifier
+    from .classifier import Classifier
 
 #: Top-k accuracies reported; the classifier must rank at least this many labels.
 TOP_K = 5

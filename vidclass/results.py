@@ -11,7 +11,7 @@ from typing import Any
 
 import numpy as np
 
-from .session import ModelInfo
+from .runtimes import ModelInfo
 
 
 def _r(value: float, digits: int = 3) -> float:

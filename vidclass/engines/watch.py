@@ -33,17 +33,17 @@ from typing import TYPE_CHECKING, Protocol
 import cv2
 import numpy as np
 
-from . import scores
-from .clips import Clip
-from .errors import InputError, UsageError
-from .preprocess import preprocess_frame, stack_window
-from .results import LabelScore, LiveResult, WatchSummary
-from .sampling import Resampler, Window, Windower
-from .sources import Frame
-from .spec import ModelSpec
+from .. import scores
+from ..clips import Clip
+from ..errors import InputError, UsageError
+from ..preprocess import preprocess_frame, stack_window
+from ..results import LabelScore, LiveResult, WatchSummary
+from ..sampling import Resampler, Window, Windower
+from ..sources import Frame
+from ..spec import ModelSpec
 
 if TYPE_CHECKING:
-    from .api import Classifier
+    from ..classifier import Classifier
 
 # How long the capture thread is waited for when watching stops: a camera answers within a frame;
 # a stalled network read only at its timeout, and the process need not wait for that.

@@ -6,7 +6,6 @@ This is the only module that imports onnxruntime.
 from __future__ import annotations
 
 import enum
-import hashlib
 import logging
 import os
 from dataclasses import dataclass
@@ -15,16 +14,11 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from .errors import ModelError, ModelNotFoundError, SpecError, UsageError
-from .spec import ModelSpec
+from ..errors import ModelError, ModelNotFoundError, SpecError, UsageError
+from ..spec import ModelSpec
+from ..store import file_sha256, resolve_model
 
 log = logging.getLogger("vidclass")
-
-DEFAULT_MODEL_FILE = "i3d_kinetics400.onnx"
-#: The project's own models/ folder (a source checkout or an editable install).
-PROJECT_MODELS = Path(__file__).resolve().parents[1] / "models"
-EXPORT_HINT = "make it with `python scripts/export_i3d.py` in a vidclass checkout (see README, Quick start)"
-
 
 class Provider(str, enum.Enum):
     auto = "auto"
@@ -68,40 +62,9 @@ class Precision(str, enum.Enum):
 OPENVINO_AUTO_PRECISION = Precision.bf16
 
 
-def user_models_dir() -> Path:
-    base = os.environ.get("XDG_DATA_HOME") or Path.home() / ".local" / "share"
-    return Path(base) / "vidclass" / "models"
-
-
-def resolve_model(model: str | os.PathLike[str] | None = None) -> Path:
-    """``model`` argument > ``$VIDCLASS_MODEL`` > the project's ``models/`` > the user data folder."""
-    explicit = model if model is not None else os.environ.get("VIDCLASS_MODEL") or None
-    if explicit is not None:
-        path = Path(explicit)
-        if path.is_dir():
-            path = path / DEFAULT_MODEL_FILE
-        if not path.is_file():
-            raise ModelNotFoundError(f"{explicit}: no such model file; {EXPORT_HINT}")
-        return path
-    searched = [PROJECT_MODELS, user_models_dir()]
-    for folder in searched:
-        if (folder / DEFAULT_MODEL_FILE).is_file():
-            return folder / DEFAULT_MODEL_FILE
-    places = ", ".join(str(folder) for folder in searched)
-    raise ModelNotFoundError(f"no model found (looked for {DEFAULT_MODEL_FILE} in {places}); {EXPORT_HINT}")
-
-
 def available_providers() -> list[str]:
     """Short names of the providers this onnxruntime build offers."""
     return [_SHORT_NAMES[name] for name in ort.get_available_providers() if name in _SHORT_NAMES]
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 @dataclass(frozen=True)
@@ -206,13 +169,13 @@ def int8_variant(path: Path) -> Path:
 
 def _openvino_runtime() -> bool:
     """The OpenVINO runtime itself (the ``openvino`` extra), used when onnxruntime has no OpenVINO EP."""
-    from . import openvino_runtime
+    from ..runtimes import openvino as openvino_runtime
 
     return openvino_runtime.available()
 
 
 def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tuple[object, str]:
-    from . import openvino_runtime
+    from ..runtimes import openvino as openvino_runtime
 
     wanted = OPENVINO_AUTO_PRECISION if precision is Precision.auto else precision
     if wanted is Precision.int8:

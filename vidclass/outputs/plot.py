@@ -18,10 +18,10 @@ from typing import Any
 
 import numpy as np
 
-from .annotate import check_target
-from .errors import UsageError
-from .results import ClipResult
-from .segments import window_steps
+from ..errors import UsageError
+from ..outputs.annotate import check_target
+from ..results import ClipResult
+from ..segments import window_steps
 
 #: How many classes the heatmap shows.
 ROWS = 8

@@ -24,12 +24,12 @@ import numpy as np
 from . import scores
 from .clips import Clip, ClipStats, iter_clips, iter_frames, prefetch
 from .errors import InputError, UsageError
-from .inputs import expand_inputs
 from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, Segment, Timeline, WindowResult
+from .runtimes import Precision, Provider, Session
 from .sampling import Window, validate_window
 from .segments import SegmentRule, segment_windows
-from .session import Precision, Provider, Session
 from .sources import VideoFile
+from .sources.inputs import expand_inputs
 
 # A file that decodes to fewer frames than its header announces, beyond this slack, is reported as
 # probably truncated (containers are often off by one: flipping_pancake.mkv says 311, decodes 310).
@@ -97,10 +97,10 @@ class Classifier:
     def predict_many(
         self, inputs: Iterable[str | os.PathLike[str]], *, workers: int = 1
     ) -> Iterator[ClipResult | ErrorResult]:
-        """Classify files, folders, globs and ``@lists`` (see :mod:`vidclass.inputs`) as they finish;
+        """Classify files, folders, globs and ``@lists`` (see :mod:`vidclass.sources.inputs`) as they finish;
         an input that fails yields an :class:`ErrorResult`. ``workers`` > 1 decodes in that many
-        processes (see :mod:`vidclass.batch`)."""
-        from .batch import classify_paths  # batch imports this module
+        processes (see :mod:`vidclass.engines`)."""
+        from .engines import classify_paths  # batch imports this module
 
         if self.mode is Mode.dense:
             yield from (result for _, result in self.predict_indexed(expand_inputs(inputs)))
@@ -111,7 +111,7 @@ class Classifier:
         self, items: Iterable[os.PathLike[str] | InputError], observer: object = None
     ) -> Iterator[tuple[int, ClipResult | ErrorResult]]:
         """Dense mode's batch loop (one file after the other, in this process): ``(index, result)``
-        pairs as :func:`vidclass.batch.run` yields them, with the same observer calls."""
+        pairs as :func:`vidclass.engines.run` yields them, with the same observer calls."""
         for index, item in enumerate(items):
             source = item.source if isinstance(item, InputError) else str(item)
             if observer is not None:

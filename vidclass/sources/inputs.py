@@ -23,8 +23,8 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import TextIO
 
-from .errors import InputError
-from .sources import expand_inputs as expand_paths
+from ..errors import InputError
+from ..sources import expand_inputs as expand_paths
 
 STDIN = "-"
 LIST_PREFIX = "@"

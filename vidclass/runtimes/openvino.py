@@ -1,9 +1,9 @@
 """``--provider openvino`` without ONNX Runtime's OpenVINO build: the OpenVINO runtime itself reads
 the same ONNX file (the ``openvino`` extra: ``pip install 'vidclass[openvino]'``).
 
-:class:`OpenVinoSession` offers the few calls :class:`vidclass.session.Session` makes of an
+:class:`OpenVinoSession` offers the few calls :class:`vidclass.runtimes.Session` makes of an
 ``onnxruntime.InferenceSession`` (inputs, outputs, metadata, run), so everything above the session
-does not know which runtime answers. Only :mod:`vidclass.session` imports this module.
+does not know which runtime answers. Only :mod:`vidclass.runtimes` imports this module.
 
 Precision: OpenVINO's CPU plugin computes in bfloat16 by default on CPUs with AMX or AVX512-BF16
 (this one has both); ``fp32`` asks for float32 explicitly (``INFERENCE_PRECISION_HINT``). An int8

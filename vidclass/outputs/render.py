@@ -21,11 +21,11 @@ from rich.progress import (
 from rich.table import Table
 from rich.text import Text
 
-from .results import ClipResult, ErrorResult, LiveResult, Segment, WatchSummary
+from ..results import ClipResult, ErrorResult, LiveResult, Segment, WatchSummary
 
 if TYPE_CHECKING:
-    from .evaluate import EvaluationReport
-    from .receptive import ModelReport
+    from ..evaluate import EvaluationReport
+    from ..graph.receptive import ModelReport
 
 _BAR_WIDTH = 20
 
@@ -155,7 +155,7 @@ class BatchProgress:
     """Progress of a batch on stderr: files done / total, the file(s) being classified, frames per
     second (at the model's frame rate), ETA. Transient: it disappears when the batch ends.
 
-    Implements :class:`vidclass.batch.Observer`. ``enabled=False`` (stderr is not a terminal, or
+    Implements :class:`vidclass.engines.Observer`. ``enabled=False`` (stderr is not a terminal, or
     ``--quiet``) draws nothing.
     """
 

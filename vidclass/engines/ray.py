@@ -1,15 +1,15 @@
 """``--engine ray``: the same batch on a Ray cluster (the ``ray`` extra: ``pip install 'vidclass[ray]'``).
 
-A Ray Data pipeline with the same three steps as the local engine (:mod:`vidclass.batch`):
+A Ray Data pipeline with the same three steps as the local engine (:mod:`vidclass.engines`):
 
 1. paths in: one row per input file, one block each, so that files are decoded in parallel;
-2. ``flat_map`` tasks run :func:`vidclass.decoding.decode_clips` (decode, resample, preprocess,
+2. ``flat_map`` tasks run :func:`vidclass.engines.decode.decode_clips` (decode, resample, preprocess,
    windows) and emit one row per clip, then one row with the file's facts (or its error);
 3. ``map_batches`` over an actor pool: each actor holds one ONNX Runtime session (the model's bytes
    travel with the job, so worker nodes need no copy of the file) and scores each clip exactly as
    :meth:`vidclass.Classifier.score_clip` does.
 
-The driver collects the scored rows, and :class:`vidclass.batch.Assembler` turns each file's
+The driver collects the scored rows, and :class:`vidclass.engines.Assembler` turns each file's
 windows into the same :class:`~vidclass.ClipResult` the local engine gives, which the caller writes
 out as JSON Lines (or CSV) and streams as files finish.
 
@@ -30,15 +30,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from .batch import Assembler, Item, NullObserver, Observer, Result
-from .decoding import SourceFacts, decode_clips
-from .errors import InputError, UsageError
-from .sampling import Window
-from .session import Provider
-from .sources import quiet_decoder_logs
+from ..engines import Assembler, Item, NullObserver, Observer, Result
+from ..engines.decode import SourceFacts, decode_clips
+from ..errors import InputError, UsageError
+from ..runtimes import Provider
+from ..sampling import Window
+from ..sources import quiet_decoder_logs
 
 if TYPE_CHECKING:
-    from .api import Classifier
+    from ..classifier import Classifier
 
 log = logging.getLogger("vidclass")
 INSTALL_HINT = "--engine ray needs Ray: pip install 'vidclass[ray]'"
@@ -102,7 +102,7 @@ class _Scorer:
     def __init__(self, model: list[Any], model_name: str, options: dict[str, Any]) -> None:
         import ray
 
-        from .api import Classifier
+        from ..classifier import Classifier
 
         # ``model`` is [ObjectRef of the model's bytes]: wrapped in a list so that Ray does not
         # resolve it into the actor's constructor arguments (it would warn that a restarted actor
@@ -114,7 +114,7 @@ class _Scorer:
             self.classifier = Classifier(path, **options)
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from .clips import Clip
+        from ..clips import Clip
 
         classes = self.classifier.spec.num_classes
         probs = np.zeros((len(batch["index"]), classes), np.float32)
@@ -139,7 +139,7 @@ class _Scorer:
 
 
 def classify_paths(classifier: Classifier, items: Iterable[Item], **options: Any) -> Iterator[Result]:
-    """Classify on Ray; yields results as files finish, identical to :func:`vidclass.batch.classify_paths`.
+    """Classify on Ray; yields results as files finish, identical to :func:`vidclass.engines.classify_paths`.
     The options are :func:`classify_indexed`'s."""
     return (result for _, result in classify_indexed(classifier, items, **options))
 

@@ -1,4 +1,4 @@
-"""The command line: a thin Typer layer over :mod:`vidclass.api`. The only module that knows Typer.
+"""The command line: a thin Typer layer over :mod:`vidclass.classifier`. The only module that knows Typer.
 
 stdout carries results only (tables, or JSON Lines with ``--json``); everything meant for people
 (warnings, errors, progress) goes to stderr. Exit codes are listed in :mod:`vidclass.errors`.
@@ -20,14 +20,14 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from . import __version__, batch
-from . import evaluate as evaluation
-from .api import Classifier, Mode
-from .batch import Engine
-from .errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VidclassError
-from .inputs import expand_inputs
-from .outputs import Format, check_output_options, open_output, stdout_writer
-from .render import (
+from .. import __version__
+from .. import engines as batch
+from .. import evaluate as evaluation
+from ..classifier import Classifier, Mode
+from ..engines import Engine
+from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VidclassError
+from ..outputs.records import Format, check_output_options, open_output, stdout_writer
+from ..outputs.render import (
     BatchProgress,
     batch_summary,
     clip_table,
@@ -37,10 +37,11 @@ from .render import (
     watch_view,
     watch_waiting,
 )
-from .results import ClipResult
-from .segments import DEFAULT_THRESHOLD, SegmentRule
-from .session import Precision, Provider
-from .sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
+from ..results import ClipResult
+from ..runtimes import Precision, Provider
+from ..segments import DEFAULT_THRESHOLD, SegmentRule
+from ..sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
+from ..sources.inputs import expand_inputs
 
 app = typer.Typer(
     help="What is happening in this video? Kinetics-400 actions from DeepMind's I3D through ONNX Runtime.",
@@ -405,8 +406,8 @@ def watch(
     """
     from rich.live import Live
 
-    from .live import Watch
-    from .show import REDRAW_S, Viewer, display_problem
+    from ..engines.watch import Watch
+    from ..outputs.show import REDRAW_S, Viewer, display_problem
 
     _setup_logging(verbose)
     quiet_decoder_logs()
@@ -489,18 +490,18 @@ def _check_views(paths: list[Path], output_video: Path | None, plot: Path | None
         if target is not None and target.exists() and paths[0].exists() and target.samefile(paths[0]):
             raise UsageError(f"{option} {target}: is the input video itself; name another file")
     if output_video is not None:
-        from .annotate import check_target
+        from ..outputs.annotate import check_target
 
         check_target(output_video, force, "--output-video")
     if plot is not None:
-        from .plot import check_plot_target
+        from ..outputs.plot import check_plot_target
 
         check_plot_target(plot, force)
 
 
 def _write_views(result: ClipResult, output_video: Path | None, plot: Path | None, force: bool) -> None:
     if output_video is not None:
-        from .annotate import write_annotated_video
+        from ..outputs.annotate import write_annotated_video
 
         video = write_annotated_video(result, output_video, force=force)
         stderr.print(
@@ -515,7 +516,7 @@ def _write_views(result: ClipResult, output_video: Path | None, plot: Path | Non
                 style="yellow",
             )
     if plot is not None:
-        from .plot import save_timeline_plot
+        from ..outputs.plot import save_timeline_plot
 
         stderr.print(f"wrote {escape(str(save_timeline_plot(result, plot, force=force)))}", style="dim")
 
@@ -536,10 +537,10 @@ def inspect_command(
 
     Exit codes: 0 done, 2 usage error, 3 model error.
     """
-    from .render import inspect_view
+    from ..outputs.render import inspect_view
 
     try:
-        from .receptive import inspect_model  # needs the optional onnx package
+        from ..graph.receptive import inspect_model  # needs the optional onnx package
 
         report = inspect_model(model, frames)
     except VidclassError as e:

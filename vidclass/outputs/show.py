@@ -14,8 +14,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import UsageError
-from .results import LiveResult
+from ..errors import UsageError
+from ..results import LiveResult
 
 #: How often the window is redrawn while no new result arrives.
 REDRAW_S = 1 / 30

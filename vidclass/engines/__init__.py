@@ -1,6 +1,6 @@
 """Classifying many videos: one inference session fed by the decode step, here or in worker processes.
 
-Decoding and preprocessing (:func:`vidclass.decoding.decode_clips`) and inference
+Decoding and preprocessing (:func:`vidclass.engines.decode.decode_clips`) and inference
 (:meth:`vidclass.Classifier.score_clip`) are split so that they can run in different places:
 
 * ``workers=1``: both in this process, one file after the other (what ``predict`` always did);
@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
-from .clips import Clip, prefetch
-from .decoding import SourceFacts, decode_clips, worker_main
-from .errors import InputError, UsageError
-from .outputs import source_key
-from .results import ClipResult, ErrorResult
-from .sampling import Window
+from ..clips import Clip, prefetch
+from ..engines.decode import SourceFacts, decode_clips, worker_main
+from ..errors import InputError, UsageError
+from ..outputs.records import source_key
+from ..results import ClipResult, ErrorResult
+from ..sampling import Window
 
 if TYPE_CHECKING:
-    from .api import Classifier
+    from ..classifier import Classifier
 
 Result = ClipResult | ErrorResult
 Item = Path | InputError
@@ -345,7 +345,7 @@ def run(
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
     if Engine(engine) is Engine.ray:
-        from . import engine_ray
+        from ..engines import ray as engine_ray
 
         engine_ray.import_ray()
         return engine_ray.classify_indexed(

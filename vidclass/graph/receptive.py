@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import ModelError, UsageError
+from ..errors import ModelError, UsageError
 
 try:
     import onnx
@@ -48,8 +48,8 @@ except ImportError as e:  # an optional extra: classifying needs only onnxruntim
         "reading the ONNX graph (vidclass inspect, predict --mode dense) needs the onnx package: "
         "pip install 'vidclass[graph]'"
     ) from e
-from .session import resolve_model
-from .spec import ModelSpec
+from ..spec import ModelSpec
+from ..store import resolve_model
 
 #: The axes a field is followed along, in the order every triple in this module uses.
 AXES = ("T", "H", "W")

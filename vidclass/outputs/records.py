@@ -27,8 +27,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO, Protocol
 
-from .errors import UsageError
-from .results import ClipResult, ErrorResult
+from ..errors import UsageError
+from ..results import ClipResult, ErrorResult
 
 Result = ClipResult | ErrorResult
 

@@ -23,7 +23,7 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 import numpy as np
 
-from .errors import InputError, UsageError
+from ..errors import InputError, UsageError
 
 #: File name endings treated as videos when a folder is expanded (explicit files are always tried).
 VIDEO_EXTENSIONS = frozenset(

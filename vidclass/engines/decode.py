@@ -29,10 +29,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .clips import Clip, ClipStats, iter_clips
-from .errors import InputError
-from .sources import VideoFile, quiet_decoder_logs
-from .spec import ModelSpec
+from ..clips import Clip, ClipStats, iter_clips
+from ..errors import InputError
+from ..sources import VideoFile, quiet_decoder_logs
+from ..spec import ModelSpec
 
 
 @dataclass(frozen=True)

@@ -26,10 +26,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from .errors import InputError, UsageError
-from .results import ClipResult, Timeline
-from .segments import step_at, window_steps
-from .sources import VideoFile
+from ..errors import InputError, UsageError
+from ..results import ClipResult, Timeline
+from ..segments import step_at, window_steps
+from ..sources import VideoFile
 
 #: (fourcc, name) tried in order.
 CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
