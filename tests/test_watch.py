@@ -26,7 +26,8 @@ from typer.testing import CliRunner
 from vidclass import Classifier
 from vidclass import sources as sources_module
 from vidclass.cli import app
-from vidclass.engines.watch import Handover, PendingWindow, Watch
+from vidclass.clips import Clip
+from vidclass.engines.watch import Handover, Watch
 from vidclass.errors import InputError, UsageError
 from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
@@ -134,8 +135,8 @@ def test_realtime_skips_whole_windows_when_the_model_is_slower(tiny_model: Path,
 
 
 def test_handover_keeps_the_newest_window_and_counts_the_skipped() -> None:
-    def item(start: int) -> PendingWindow:
-        return PendingWindow(Window(start, start + 2), 0.0, (np.zeros(1), np.zeros(1)), 0.0)
+    def item(start: int) -> Clip:
+        return Clip(Window(start, start + 2), np.zeros(2), captured_s=0.0)
 
     latest = Handover(keep_every=False)
     for start in range(4):

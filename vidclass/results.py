@@ -11,11 +11,23 @@ from typing import Any
 
 import numpy as np
 
-from .runtimes import ModelInfo
-
 
 def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model gave a result, and how it was run."""
+
+    name: str
+    version: str
+    sha256: str
+    provider: str
+    path: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "provider": self.provider}
 
 
 @dataclass(frozen=True)
