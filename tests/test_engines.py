@@ -120,3 +120,35 @@ def test_every_mode_runs_through_the_same_per_file_function(same_model: Path, vi
         assert isinstance(result, ClipResult) and seen
         assert seen[-1].window.stop == result.frames
         assert np.isclose(sum(t.score for t in result.top), sum(t.score for t in result.top))
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_progress_hears_the_expected_frames_before_the_clips(same_model: Path, videos: Path, workers: int) -> None:
+    from vidclass.engines import run
+
+    class Observer:
+        def __init__(self) -> None:
+            self.events: list[tuple[str, int, int | None]] = []
+
+        def started(self, index: int, source: str) -> None:
+            self.events.append(("started", index, None))
+
+        def expected(self, index: int, frames: int | None) -> None:
+            self.events.append(("expected", index, frames))
+
+        def frames(self, index: int, count: int) -> None:
+            self.events.append(("frames", index, count))
+
+        def finished(self, index: int, result) -> None:  # noqa: ANN001
+            self.events.append(("finished", index, result.frames))
+
+    observer = Observer()
+    clf = Classifier(same_model, provider="cpu")
+    results = dict(run(clf, sorted(videos.glob("*.avi")), workers=workers, observer=observer))
+    assert len(results) == 3
+    for index, result in results.items():
+        mine = [e for e in observer.events if e[1] == index]
+        kinds = [kind for kind, _, _ in mine]
+        assert kinds[:2] == ["started", "expected"] and kinds[-1] == "finished"
+        assert mine[1][2] == result.frames  # the container's count, right for these files
+        assert sum(n for kind, _, n in mine if kind == "frames") == result.frames

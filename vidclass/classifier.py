@@ -68,6 +68,15 @@ class SourceFacts:
 
 
 @dataclass(frozen=True)
+class Opened:
+    """The first thing the decode half says of a file: how many output frames its container
+    announces (None when it does not say), so that progress can show a share of the file."""
+
+    name: str
+    expected_frames: int | None
+
+
+@dataclass(frozen=True)
 class Recipe:
     """What the decode half needs, and nothing else: small and picklable, it travels to decoding
     workers and Ray tasks. Built by the :class:`Classifier` from its settings and the model."""
@@ -81,8 +90,11 @@ class Recipe:
     geometry: dense.Geometry | None = None
 
 
-def decode(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Clip | SourceFacts]:
-    """The decode half: every clip of one file (data stacked), then its :class:`SourceFacts`.
+Piece = Opened | Clip | SourceFacts
+
+
+def decode(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
+    """The decode half: :class:`Opened`, every clip of one file (data stacked), then its :class:`SourceFacts`.
 
     Raises :class:`InputError` when the file cannot be read.
     """
@@ -103,20 +115,27 @@ def _facts(video: VideoFile, frames: int, generation: int = 0) -> SourceFacts:
     )
 
 
-def _decode_windows(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Clip | SourceFacts]:
+def _opened(video: VideoFile, recipe: Recipe) -> Opened:
+    return Opened(video.name, dense.guess_output_frames(video.header_frames, video.nominal_fps, recipe.spec.frame_rate))
+
+
+def _decode_windows(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
     stats = ClipStats()
     with VideoFile(path) as video:
+        yield _opened(video, recipe)
         yield from cut_source(video, recipe.spec, Windower(recipe.window_frames, recipe.hop_frames), stats)
         yield _facts(video, stats.frames)
 
 
-def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Clip | SourceFacts]:
+def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
     """One pass in chunks; the grid depends on the video's length, which comes from the container
     and is checked at the end: when the container was wrong the pass is made again (generation 1)."""
     assert recipe.geometry is not None
     fps = recipe.spec.frame_rate
     video = VideoFile(path)
-    planned = dense.guess_output_frames(video.header_frames, video.nominal_fps, fps)
+    opened = _opened(video, recipe)
+    yield opened
+    planned = opened.expected_frames
     if planned is None:
         # No frame count in the header: count the frames first (decoding only, no model).
         with VideoFile(path) as counting:
@@ -203,7 +222,7 @@ class Classifier:
 
     # -- the three halves -----------------------------------------------------------------------
 
-    def decode(self, source: str | os.PathLike[str]) -> Iterator[Clip | SourceFacts]:
+    def decode(self, source: str | os.PathLike[str]) -> Iterator[Piece]:
         """:func:`decode` with this classifier's recipe."""
         return decode(source, self.recipe)
 
@@ -233,12 +252,20 @@ class Classifier:
     # -- one file, here ---------------------------------------------------------------------------
 
     def classify(
-        self, source: str | os.PathLike[str], on_clip: Callable[[ClipMeta], None] | None = None
+        self,
+        source: str | os.PathLike[str],
+        on_clip: Callable[[ClipMeta], None] | None = None,
+        on_open: Callable[[Opened], None] | None = None,
     ) -> ClipResult:
         """The per-file function: decode in a thread (a few clips ahead), score each clip here,
-        assemble. ``on_clip`` hears each scored clip (progress). Raises :class:`InputError`."""
+        assemble. ``on_open`` and ``on_clip`` hear the file open and each scored clip (progress).
+        Raises :class:`InputError`."""
         scored: list[Scored] = []
         for piece in prefetch(self.decode(source), depth=self.ahead):
+            if isinstance(piece, Opened):
+                if on_open is not None:
+                    on_open(piece)
+                continue
             if isinstance(piece, SourceFacts):
                 return self.assemble(piece, scored)
             scored.append((piece.meta(), self.score(piece)))

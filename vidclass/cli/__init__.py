@@ -85,6 +85,9 @@ ThreadsOption = Annotated[
 ]
 
 
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
+
+
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "dim"
@@ -214,7 +217,7 @@ def predict(
             help="fp32; bf16 (OpenVINO, AMX/AVX512-BF16 CPUs); int8 (scripts/quantize_i3d.py). README: Performance.",
         ),
     ] = Precision.auto,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Rank the Kinetics-400 actions in each video, and say when they happen.
 
@@ -232,14 +235,15 @@ def predict(
             segments=SegmentRule(threshold, min_duration) if segments else None,
         )
         classifier = Classifier(settings=settings)
+    done = failed = 0
+    results = sinks = None
+    try:
+        # Opened here, not above: a CSV header on stdout is output, and Ctrl-C after it is a summary.
         sinks = open_sinks(
             top_k=top_k, classes=classifier.spec.num_classes, output=output,
             piped=Format.csv if as_csv else Format.jsonl if as_json else None, stdout=_stdout_bytes,
             table=lambda result: stdout.print(clip_table(result), crop=False), force=force, resume=resume,
         )
-    done = failed = 0
-    results = None
-    try:
         job = engines.plan(expand_inputs(paths), sinks.done, key=source_key)
         progress = BatchProgress(stderr, len(job.items), enabled=stderr.is_terminal and not quiet)
         results = engines.run(classifier, job.items, engine=engine, workers=workers, observer=progress, address=address)
@@ -262,7 +266,7 @@ def predict(
     except VidclassError as e:
         raise _fail(str(e), e.exit_code) from None
     except KeyboardInterrupt:
-        hint = f"; --resume continues {output}" if sinks.file is not None else ""
+        hint = f"; --resume continues {output}" if sinks is not None and sinks.file is not None else ""
         raise _fail(f"interrupted after {done} classified, {failed} failed{hint}", EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # The reader went away (`vidclass predict ... --json | head -1`): stop quietly.
@@ -271,7 +275,8 @@ def predict(
     finally:
         if results is not None:
             results.close()  # stops decoding workers or Ray before the process exits
-        sinks.close()
+        if sinks is not None:
+            sinks.close()
     if not quiet and (failed or sinks.file is not None):
         stderr.print(batch_summary(done, failed, job.skipped, str(output) if output else None))
     if failed:
@@ -306,7 +311,7 @@ def evaluate(
     engine: Annotated[Engine, typer.Option("--engine", help="local, or ray (the ray extra).")] = Engine.local,
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """How good is the model on your labelled videos: top-1/top-5 accuracy, per class, confusions, mistakes.
 
@@ -392,7 +397,7 @@ def watch(
     ] = False,
     provider: ProviderOption = Provider.auto,
     threads: ThreadsOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Classify what a camera, a stream or a video file shows, live.
 

@@ -8,7 +8,7 @@ from typing import Protocol
 
 import numpy as np
 
-from ..classifier import Classifier, Scored, SourceFacts
+from ..classifier import Classifier, Opened, Scored, SourceFacts
 from ..clips import ClipMeta
 from ..errors import InputError
 from ..results import ClipResult, ErrorResult
@@ -23,6 +23,9 @@ class Observer(Protocol):
 
     def started(self, index: int, source: str) -> None: ...
 
+    def expected(self, index: int, frames: int | None) -> None:
+        """Input ``index`` should have ``frames`` frames at the model's frame rate (its container says)."""
+
     def frames(self, index: int, count: int) -> None:
         """``count`` more frames (at the model's frame rate) of input ``index`` were classified."""
 
@@ -31,6 +34,9 @@ class Observer(Protocol):
 
 class NullObserver:
     def started(self, index: int, source: str) -> None:
+        pass
+
+    def expected(self, index: int, frames: int | None) -> None:
         pass
 
     def frames(self, index: int, count: int) -> None:
@@ -61,6 +67,9 @@ class Assembler:
 
     def begun(self, index: int) -> bool:
         return index in self._partials
+
+    def opened(self, index: int, opened: Opened) -> None:
+        self.observer.expected(index, opened.expected_frames)
 
     def add(self, index: int, meta: ClipMeta, logits: np.ndarray, *, report: bool = True) -> None:
         """The next scored clip of input ``index``, in cutting order; ``report=False``: progress told."""

@@ -17,7 +17,11 @@ def classify_here(assembler: Assembler, items: Iterable[Item]) -> Iterator[tuple
             continue
         assembler.begin(index, str(item))
         try:
-            result = classifier.classify(item, on_clip=lambda meta, i=index: assembler.covered(i, meta))
+            result = classifier.classify(
+                item,
+                on_clip=lambda meta, i=index: assembler.covered(i, meta),
+                on_open=lambda opened, i=index: assembler.opened(i, opened),
+            )
         except InputError as e:
             yield index, assembler.fail(index, e.source, e.cause)
             continue

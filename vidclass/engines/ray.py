@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 
-from ..classifier import Classifier, Recipe, SourceFacts, decode
+from ..classifier import Classifier, Opened, Recipe, SourceFacts, decode
 from ..clips import Clip, ClipMeta
 from ..errors import InputError, UsageError
 from ..sampling import Window
@@ -67,7 +67,9 @@ def _decode_rows(row: dict[str, Any], recipe: Recipe) -> Iterator[dict[str, Any]
     try:
         # Opened by its absolute path (a task's working folder is not the driver's), named as given.
         for piece in decode(row["path"], recipe):
-            if isinstance(piece, SourceFacts):
+            if isinstance(piece, Opened):
+                yield {**base, "kind": "open", "info": json.dumps(piece.expected_frames)}
+            elif isinstance(piece, SourceFacts):
                 facts = dataclasses.replace(piece, name=source)
                 count = seq.get(facts.generation, 0)
                 yield {**base, "kind": "end", "seq": count, "info": json.dumps(dataclasses.asdict(facts))}
@@ -227,6 +229,9 @@ def _run(ray: Any, assembler: Assembler, jobs: list[tuple[int, str]], workers: i
             info = json.loads(row["info"])
             scored.pop(index, None)
             yield index, assembler.fail(index, info["source"], info["cause"])
+            continue
+        if kind == "open":
+            assembler.opened(index, Opened(sources[index], json.loads(row["info"])))
             continue
         if kind == "clip":
             meta = _meta(row["meta"])

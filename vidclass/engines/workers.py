@@ -8,8 +8,9 @@ Protocol, over one duplex :class:`multiprocessing.connection.Connection` per wor
 
 * worker -> main: ``("ready",)`` once started;
 * main -> worker: ``(index, path)`` to decode a file, ``None`` to stop;
-* worker -> main: ``("clip", index, meta, shape, dtype)`` followed by the clip's raw bytes
-  (``send_bytes``: no pickling of the largest message), then ``("end", index, facts)``, or
+* worker -> main: ``("open", index, opened)``; for each clip ``("clip", index, meta, shape, dtype)``
+  followed by the clip's raw bytes (``send_bytes``: no pickling of the largest message); then
+  ``("end", index, facts)``, or
   ``("error", index, source, cause)`` for a file that cannot be read, or ``("fail", index, text)``
   for a bug (the main process raises it).
 """
@@ -27,13 +28,13 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from ..classifier import Recipe, SourceFacts, decode
+from ..classifier import Opened, Piece, Recipe, SourceFacts, decode
 from ..clips import Clip
 from ..errors import InputError
 from ..sources import quiet_decoder_logs
 from .assemble import Assembler, Item, Result
 
-DecodeFn = Callable[[Path, Recipe], Iterator[Clip | SourceFacts]]
+DecodeFn = Callable[[Path, Recipe], Iterator[Piece]]
 
 
 def worker_main(conn: Connection, recipe: Recipe, decode_fn: DecodeFn | None = None) -> None:
@@ -59,7 +60,9 @@ def worker_main(conn: Connection, recipe: Recipe, decode_fn: DecodeFn | None = N
         index, path = task
         try:
             for item in run(Path(path), recipe):
-                if isinstance(item, SourceFacts):
+                if isinstance(item, Opened):
+                    conn.send(("open", index, item))
+                elif isinstance(item, SourceFacts):
                     conn.send(("end", index, item))
                 else:
                     data = np.ascontiguousarray(item.data)
@@ -182,6 +185,9 @@ def classify_in_workers(
                         yield from assign(worker)
                     continue
                 kind = message[0]
+                if kind == "open":
+                    assembler.opened(index, message[2])
+                    continue
                 if kind == "clip":
                     clip = Clip(meta.window, data, keep_from=meta.keep_from, keep_to=meta.keep_to,
                                 generation=meta.generation)
