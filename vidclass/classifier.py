@@ -35,6 +35,7 @@ from . import dense, scores
 from .clips import Clip, ClipMeta, ClipStats, cut_source, prefetch
 from .errors import InputError, UsageError
 from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
+from .runtimes import Session
 from .sampling import Window, Windower, validate_window
 from .segments import segment_windows
 from .settings import Mode, Settings
@@ -170,8 +171,6 @@ class Classifier:
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
                  **options: Any) -> None:
-        from .runtimes import Session  # onnxruntime: only where a model is run
-
         settings = (settings or Settings()).replace(**options)
         if model is not None:
             settings = settings.replace(model=os.fspath(model))
