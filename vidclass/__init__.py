@@ -15,7 +15,7 @@ from .errors import VidclassError
 from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, Segment, Timeline, WindowResult
 from .segments import SegmentRule
 from .settings import Mode, Precision, Provider, Settings
-from .sources.inputs import expand_inputs
+from .sources import expand_inputs
 from .spec import ModelSpec
 
 __version__ = "0.1.0"
