@@ -564,3 +564,8 @@ def main() -> None:
     if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
         sys.stdout.reconfigure(errors="surrogateescape")
     app()
+
+
+from .report import report  # noqa: E402  (its own module; it imports _fail and stderr from here)
+
+app.command("report")(report)
