@@ -16,7 +16,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from vidclass.outputs.thumbnails import Thumbnail, ThumbnailStrip
+from vidclass.thumbnails import Thumbnail, ThumbnailStrip
 
 LABELS = (
     "arm wrestling", "cleaning pool", "shooting basketball", "playing cricket", "flipping pancake",

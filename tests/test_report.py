@@ -41,9 +41,8 @@ from vidclass.outputs.report import (
     visible_text,
     write_report,
 )
-from vidclass.outputs.thumbnails import Thumbnail, ThumbnailStrip
-from vidclass.results import ClipLabel, ClipResult, ErrorResult
-from vidclass.runtimes import ModelInfo
+from vidclass.results import ClipLabel, ClipResult, ErrorResult, ModelInfo
+from vidclass.thumbnails import Thumbnail, ThumbnailStrip
 
 runner = CliRunner()
 

@@ -12,6 +12,7 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -37,7 +38,8 @@ from ..outputs.render import (
     watch_view,
     watch_waiting,
 )
-from ..outputs.sinks import open_sinks
+from ..outputs.report import RunInfo, check_report_target
+from ..outputs.sinks import ReportSink, Sinks, open_sinks
 from ..results import ClipResult
 from ..segments import DEFAULT_THRESHOLD, SegmentRule
 from ..settings import Mode, Precision, Provider, Settings
@@ -85,6 +87,8 @@ ThreadsOption = Annotated[
 ]
 
 
+#: Thumbnails per video in ``--report``, taken in the same decode that classifies.
+REPORT_THUMBNAILS = 8
 VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
 
 
@@ -210,6 +214,10 @@ def predict(
             "--chunk-frames", min=16, help="--mode dense: frames per chunk (default 224; less memory, more overlap)."
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write an HTML report: thumbnails, top-5, timelines, filters (one file)."),
+    ] = None,
     precision: Annotated[
         Precision,
         typer.Option(
@@ -233,9 +241,13 @@ def predict(
             model=model, provider=provider, precision=precision, threads=threads, window_frames=window,
             hop_frames=hop, mode=mode, chunk_frames=chunk_frames, top_k=top_k,
             segments=SegmentRule(threshold, min_duration) if segments else None,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
         )
+        if report is not None:
+            check_report_target(report, force)
         classifier = Classifier(settings=settings)
     done = failed = 0
+    finished = False
     results = sinks = None
     try:
         # Opened here, not above: a CSV header on stdout is output, and Ctrl-C after it is a summary.
@@ -243,6 +255,7 @@ def predict(
             top_k=top_k, classes=classifier.spec.num_classes, output=output,
             piped=Format.csv if as_csv else Format.jsonl if as_json else None, stdout=_stdout_bytes,
             table=lambda result: stdout.print(clip_table(result), crop=False), force=force, resume=resume,
+            report=report, run=_run_info(classifier, engine=engine.value, workers=workers),
         )
         job = engines.plan(expand_inputs(paths), sinks.done, key=source_key)
         progress = BatchProgress(stderr, len(job.items), enabled=stderr.is_terminal and not quiet)
@@ -263,6 +276,7 @@ def predict(
                 sinks.write(result)
                 if isinstance(result, ClipResult):
                     _write_views(result, output_video, plot, force)
+        finished = True
     except VidclassError as e:
         raise _fail(str(e), e.exit_code) from None
     except KeyboardInterrupt:
@@ -277,10 +291,30 @@ def predict(
             results.close()  # stops decoding workers or Ray before the process exits
         if sinks is not None:
             sinks.close()
+            if done or failed or finished:
+                _write_report(sinks)
     if not quiet and (failed or sinks.file is not None):
         stderr.print(batch_summary(done, failed, job.skipped, str(output) if output else None))
     if failed:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _run_info(classifier: Classifier, **settings: str | int | float | bool | None) -> RunInfo:
+    """What the report says of the run: the command as typed and the settings the records do not hold."""
+    shown: dict[str, str | int | float | bool | None] = {"mode": classifier.mode.value}
+    if classifier.settings.segments is not None:
+        shown["threshold"] = classifier.settings.segments.threshold
+    return RunInfo(command=shlex.join(["vidclass", *sys.argv[1:]]), settings={**shown, **settings})
+
+
+def _write_report(sinks: Sinks) -> None:
+    """The report of what was classified (also after Ctrl-C: whole records only)."""
+    if sinks.report is None:
+        return
+    try:
+        stderr.print(f"wrote {escape(sinks.finish() or '')}", style="dim")
+    except VidclassError as e:
+        stderr.print(f"vidclass: {escape(str(e))}", style="red")
 
 
 def _stdout_bytes() -> BinaryIO:
@@ -302,7 +336,11 @@ def evaluate(
     confusion: Annotated[
         Path | None, typer.Option("--confusion", help="Draw the confusion matrix to this PNG (the plot extra).")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --confusion file.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write an HTML report: accuracy, confusions, mistakes, every video."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --confusion or --report file.")] = False,
     provider: ProviderOption = Provider.auto,
     threads: ThreadsOption = None,
     workers: Annotated[
@@ -326,27 +364,37 @@ def evaluate(
             from ..outputs.plot import check_confusion_target
 
             check_confusion_target(confusion, force)
-        settings = Settings(model=model, provider=provider, threads=threads, top_k=evaluation.TOP_K)
+        if report is not None:
+            check_report_target(report, force)
+        settings = Settings(
+            model=model, provider=provider, threads=threads, top_k=evaluation.TOP_K,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
+        )
         classifier = Classifier(settings=settings)
         dataset = evaluation.match_labels(data, classifier.spec.labels)
         progress = BatchProgress(stderr, len(dataset.counted), enabled=stderr.is_terminal and not quiet)
         with progress:
-            report = evaluation.evaluate(
+            done = evaluation.evaluate(
                 classifier, dataset, engine=engine, workers=workers, observer=progress, address=address
             )
         if confusion is not None:
             from ..outputs.plot import save_confusion_png
 
-            save_confusion_png(report, confusion)
+            save_confusion_png(done, confusion)
+        if report is not None:
+            sink = ReportSink(report, _run_info(classifier, engine=engine.value, workers=workers), force=force)
+            for result in done.results:
+                sink.write(result)
+            stderr.print(f"wrote {escape(sink.close(evaluation=done.to_dict()))}", style="dim")
     if as_json:
-        _write_line(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        _write_line(json.dumps(done.to_dict(), indent=2, ensure_ascii=False))
     else:
-        stdout.print(evaluation_report(report))
-    for error in report.errors:
+        stdout.print(evaluation_report(done))
+    for error in done.errors:
         stderr.print(f"vidclass: {escape(error.source)}: {escape(error.error)}", style="red")
-    if not report.videos:
+    if not done.videos:
         raise _fail(f"{data}: no video with a label the model knows could be evaluated", EXIT_INPUT)
-    if report.errors:
+    if done.errors:
         raise typer.Exit(EXIT_INPUT)
 
 

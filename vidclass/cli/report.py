@@ -25,8 +25,8 @@ from ..outputs.report import (
     read_thumbnails,
     write_report,
 )
-from ..outputs.thumbnails import Thumbnail
 from ..sources import quiet_decoder_logs
+from ..thumbnails import Thumbnail
 from . import _fail, stderr
 
 

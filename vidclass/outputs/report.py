@@ -49,8 +49,8 @@ from .. import __version__
 from ..errors import UsageError
 from ..segments import DEFAULT_THRESHOLD, window_steps
 from ..sources import VideoFile
+from ..thumbnails import Thumbnail, ThumbnailStrip
 from .annotate import check_target
-from .thumbnails import Thumbnail, ThumbnailStrip
 
 #: The page may load nothing: no script, style, image, font or connection from anywhere but itself.
 CONTENT_SECURITY_POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'; script-src 'unsafe-inline'"
@@ -415,7 +415,7 @@ def build_report(
 ) -> str:
     """The report page for ``records`` (the JSON Lines records of ``predict --json``), as HTML text.
 
-    ``thumbnails``: source -> its strip (:class:`~vidclass.outputs.thumbnails.ThumbnailStrip`), for
+    ``thumbnails``: source -> its strip (:class:`~vidclass.thumbnails.ThumbnailStrip`), for
     the sources that have one. ``run``: what to say about the run (:class:`RunInfo` or a dict of its
     fields). ``evaluation``: :meth:`vidclass.evaluate.EvaluationReport.to_dict`, for ``evaluate``.
     Raises :class:`~vidclass.errors.UsageError` for a record that is not a vidclass result. Pure.
