@@ -563,3 +563,8 @@ def main() -> None:
     if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
         sys.stdout.reconfigure(errors="surrogateescape")
     app()
+
+
+from .models import models_app  # noqa: E402 -- `vidclass models` (list, pull, verify, path, remove)
+
+app.add_typer(models_app, name="models")
