@@ -40,7 +40,8 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 
 def _say(message: str) -> None:
-    _stderr.print(f"vidclass: {escape(message)}", style="dim")
+    """Progress: dim, and without the ``vidclass:`` that starts the one line of an error."""
+    _stderr.print(escape(message), style="dim")
 
 
 def _failed(error: VidclassError) -> typer.Exit:

@@ -31,16 +31,23 @@ OFFLINE_ENV = "VIDCLASS_OFFLINE"
 CACHE_ENV = "VIDCLASS_CACHE"
 PULL_COMMAND = "vidclass models pull"
 
-_ROOT = Path(__file__).resolve().parents[2]
-#: ``models/`` of the source checkout vidclass runs from (a clone, or an editable install); None for
-#: an installed wheel, whose parent folder is ``site-packages``.
-PROJECT_MODELS: Path | None = _ROOT / "models" if (_ROOT / "pyproject.toml").is_file() else None
+
+
+def checkout_models(package_dir: Path) -> Path | None:
+    """``models/`` of the source checkout that holds ``package_dir`` (a clone, or an editable install);
+    None for an installed wheel, whose package sits in ``site-packages`` with no ``pyproject.toml``."""
+    root = package_dir.parent
+    return root / "models" if (root / "pyproject.toml").is_file() else None
+
+
+#: The checkout's ``models/`` for this vidclass, if it runs from a checkout.
+PROJECT_MODELS: Path | None = checkout_models(Path(__file__).resolve().parents[1])
 
 
 def _platform_dir(windows: str, macos: str, xdg_env: str, xdg_default: str) -> Path:
     """The platform's folder for per-user data or caches (what ``platformdirs`` computes, in five lines)."""
     home = Path.home()
-    if sys.platform == "win32":
+    if sys.platform == "win32":  # data in %LOCALAPPDATA%\vidclass, caches in its Cache subfolder
         return Path(os.environ.get("LOCALAPPDATA") or home / "AppData" / "Local") / "vidclass" / windows
     if sys.platform == "darwin":
         return home / "Library" / macos / "vidclass"
@@ -49,7 +56,7 @@ def _platform_dir(windows: str, macos: str, xdg_env: str, xdg_default: str) -> P
 
 def user_data_dir() -> Path:
     """Per-user data (the converted model and its provenance record)."""
-    return _platform_dir("Data", "Application Support", "XDG_DATA_HOME", ".local/share")
+    return _platform_dir("", "Application Support", "XDG_DATA_HOME", ".local/share")
 
 
 def user_models_dir() -> Path:

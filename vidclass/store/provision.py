@@ -224,7 +224,8 @@ def verify_model(path: Path) -> Verification:
     except VidclassError:
         raise
     except Exception as e:  # noqa: BLE001 -- ONNX Runtime's errors share no public base class
-        raise ModelError(f"{path}: the self-check cannot run this model ({type(e).__name__}: {e})") from e
+        cause = " ".join(str(e).split())  # ONNX Runtime's messages run over several lines
+        raise ModelError(f"{path}: the self-check cannot run this model ({type(e).__name__}: {cause})") from e
     digest = file_sha256(path)
     record = read_record(path)
     matches = None if record is None else record.sha256 == digest
