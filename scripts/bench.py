@@ -184,7 +184,7 @@ def _baseline(video: Path, flops) -> dict:  # noqa: ANN001
     import torch
     from i3d_torch import InceptionI3d, load_flax_weights
 
-    from vidclass import checkpoint
+    from vidclass.convert import checkpoint
     from vidclass.preprocess import center_crop, resized_size
     from vidclass.runtimes import Session
     from vidclass.sampling import output_frame_count, plan_windows

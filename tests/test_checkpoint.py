@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vidclass import checkpoint
-from vidclass.checkpoint import load_checkpoint, safe_loads
+from vidclass.convert import checkpoint
+from vidclass.convert.checkpoint import load_checkpoint, safe_loads
 from vidclass.errors import CheckpointError
 
 
@@ -116,6 +116,12 @@ def test_truncated_pickle_is_a_checkpoint_error(cut: int) -> None:
 def test_garbage_is_a_checkpoint_error(data: bytes) -> None:
     with pytest.raises(CheckpointError):
         safe_loads(data)
+
+
+def test_an_error_quoting_the_file_stays_one_line() -> None:
+    # FLOAT reads a line from the file and float() quotes it back, newline included (found by fuzzing).
+    with pytest.raises(CheckpointError, match=r"^x\.ckpt: not a readable checkpoint \(ValueError: [^\n]*\)$"):
+        safe_loads(b"F\x01\n", origin="x.ckpt")
 
 
 def _fake_archive(tmp_path: Path, payload: bytes) -> Path:

