@@ -406,6 +406,16 @@ def test_a_killed_download_resumes_with_range(index: FakeIndex, payload: bytes) 
     assert index.ranges == ["bytes=1000-"]
 
 
+def test_a_stale_part_that_does_not_verify_starts_over_once(index: FakeIndex, payload: bytes) -> None:
+    part = fetch.cached_archive().with_name(fetch.ARCHIVE_NAME + ".part")
+    part.parent.mkdir(parents=True)
+    part.write_bytes(b"x" * 1000)  # another file's first bytes: resuming gives a wrong digest
+    lines: list[str] = []
+    assert fetch.fetch_weights(report=lines.append).path.read_bytes() == payload
+    assert index.ranges == ["bytes=1000-", None]
+    assert "the resumed download does not verify; downloading it again from the start" in lines
+
+
 def test_a_wrong_checksum_is_refused_and_deleted(index: FakeIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch, "ARCHIVE_SHA256", "0" * 64)
     with pytest.raises(CheckpointError, match=r"wrong checksum, refused .* expected 0{64}"):

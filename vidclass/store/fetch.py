@@ -206,15 +206,31 @@ def download(url: str, target: Path, sha256: str, say: Report, attempts: int = A
     """Download ``url`` to ``target`` through ``target.part``, resuming with an HTTP ``Range`` after a
     dropped connection (in this call, or in a later one after the process was killed) and starting
     over where the server ignores it. The finished file must have ``sha256``; otherwise it is deleted
-    and refused. ``target`` appears only complete and verified (an atomic rename)."""
+    and refused, after one fresh start when the bytes came partly from an earlier run's ``.part``.
+    ``target`` appears only complete and verified (an atomic rename)."""
     part = target.with_name(target.name + ".part")
+    from_earlier_run = part.exists()
+    _fetch_with_retries(url, part, say, attempts)
+    try:
+        verify_sha256(part, sha256)
+    except CheckpointError:
+        if not from_earlier_run:
+            raise
+        say("the resumed download does not verify; downloading it again from the start")
+        _fetch_with_retries(url, part, say, attempts)  # verify_sha256 deleted the bad .part
+        verify_sha256(part, sha256)
+    os.replace(part, target)
+    return target
+
+
+def _fetch_with_retries(url: str, part: Path, say: Report, attempts: int) -> None:
     failure: Exception | None = None
     for attempt in range(attempts):
         if attempt:
             time.sleep(min(2.0**attempt, 10.0) / 4)
         try:
-            if _fetch_into(url, part, say):
-                break
+            _fetch_into(url, part, say)
+            return
         except urllib.error.HTTPError as e:
             if 400 <= e.code < 500:  # the file is not there, or not for us: retrying will not help
                 raise CheckpointError(f"{url}: {_reason(e)}") from e
@@ -223,22 +239,18 @@ def download(url: str, target: Path, sha256: str, say: Report, attempts: int = A
             failure = e
             have = part.stat().st_size if part.exists() else 0
             say(f"download interrupted at {have / 1e6:.1f} MB ({_reason(e)}); resuming")
-    else:
-        raise CheckpointError(f"{url}: download failed after {attempts} attempts ({_reason(failure)})")
-    verify_sha256(part, sha256)
-    os.replace(part, target)
-    return target
+    raise CheckpointError(f"{url}: download failed after {attempts} attempts ({_reason(failure)})")
 
 
-def _fetch_into(url: str, part: Path, say: Report) -> bool:
-    """One HTTP request appending to ``part``; True when the file is complete."""
+def _fetch_into(url: str, part: Path, say: Report) -> None:
+    """One HTTP request appending to ``part``; raises when the connection ends before the file does."""
     have = part.stat().st_size if part.exists() else 0
     request = urllib.request.Request(url, headers={"Range": f"bytes={have}-"} if have else {})
     try:
         response = urllib.request.urlopen(request, timeout=TIMEOUT_S)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # nothing after what we hold: complete (the digest decides)
-            return True
+            return
         raise
     with response:
         resumed = have > 0 and response.status == 206
@@ -263,7 +275,6 @@ def _fetch_into(url: str, part: Path, say: Report) -> bool:
     if total is not None and have < total:
         raise http.client.IncompleteRead(b"", total - have)
     say(_progress(have, total))
-    return True
 
 
 def _progress(have: int, total: int | None) -> str:
