@@ -41,7 +41,7 @@ from ..convert import convert_weights, self_check
 from ..convert.checkpoint import CKPT_SHA256
 from ..errors import ModelError, ModelNotFoundError, VidclassError
 from . import DEFAULT_MODEL_FILE, file_sha256, find_model, is_offline, offline_message, search_order, user_models_dir
-from .fetch import ARCHIVE_BYTES, Report, Weights, fetch_weights, local_weights
+from .fetch import ARCHIVE_BYTES, Report, Weights, cached_archive, fetch_weights, local_weights
 
 log = logging.getLogger("vidclass.store")
 
@@ -236,13 +236,12 @@ def verify_model(path: Path) -> Verification:
 
 
 def remove_model(folder: Path | None = None) -> list[Path]:
-    """Delete the provisioned model, its record and lock from ``folder`` (default: the user data
-    folder; never a checkout's or ``$VIDCLASS_MODEL``), and any download left in the cache."""
-    from .fetch import cached_archive
-
+    """Delete the provisioned model and its record from ``folder`` (default: the user data folder;
+    never a checkout's or ``$VIDCLASS_MODEL``), and any download left in the cache. The empty lock
+    file stays: deleting it under a running provisioning would let a third run start beside it."""
     target = (folder or user_models_dir()) / DEFAULT_MODEL_FILE
     cached = cached_archive()
-    candidates = [target, record_path(target), target.with_name(f".{target.name}.lock"), cached]
+    candidates = [target, record_path(target), cached]
     candidates.append(cached.with_name(cached.name + ".part"))
     removed = []
     for path in candidates:
