@@ -614,6 +614,8 @@ def main() -> None:
     app()
 
 
+from .models import models_app  # noqa: E402 -- `vidclass models` (list, pull, verify, path, remove)
 from .report import report  # noqa: E402  (its own module; it imports _fail and stderr from here)
 
+app.add_typer(models_app, name="models")
 app.command("report")(report)
