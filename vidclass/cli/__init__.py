@@ -22,7 +22,7 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__, engines
+from .. import engines
 from .. import evaluate as evaluation
 from ..classifier import Classifier
 from ..engines import Engine
@@ -45,6 +45,7 @@ from ..segments import DEFAULT_THRESHOLD, SegmentRule
 from ..settings import Mode, Precision, Provider, Settings
 from ..sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
 from ..sources.inputs import expand_inputs
+from ..version import __version__
 
 app = typer.Typer(
     help="What is happening in this video? Kinetics-400 actions from DeepMind's I3D through ONNX Runtime.",

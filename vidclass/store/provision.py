@@ -36,10 +36,10 @@ from typing import IO, Any
 
 import onnx
 
-from .. import __version__
 from ..convert import convert_weights, self_check
 from ..convert.checkpoint import CKPT_SHA256
 from ..errors import ModelError, ModelNotFoundError, VidclassError
+from ..version import __version__
 from . import DEFAULT_MODEL_FILE, file_sha256, find_model, is_offline, offline_message, search_order, user_models_dir
 from .fetch import ARCHIVE_BYTES, Report, Weights, cached_archive, fetch_weights, local_weights
 
