@@ -20,34 +20,17 @@ Typical use::
 
 from __future__ import annotations
 
-import contextlib
-import hashlib
-import os
-import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnx
 
-from ..errors import ModelError
 from ..spec import ModelSpec
 from . import checkpoint, i3d
+from .atomic import Conversion, write_checked
 from .selfcheck import SelfCheck, self_check
-
-
-@dataclass(frozen=True)
-class Conversion:
-    """What :func:`convert_weights` wrote."""
-
-    path: Path
-    sha256: str
-    size_bytes: int
-    seconds: float
-    #: Largest per-step logit difference from the reference on the formula input (passed: <= 1e-3).
-    self_check_max_diff: float
 
 
 def build_model(flat_weights: Mapping[str, np.ndarray], spec: ModelSpec) -> onnx.ModelProto:
@@ -85,53 +68,8 @@ def convert_weights(
     del flat
     say(f"graph built: {len(data) / 1e6:.1f} MB")
 
-    output = Path(output)
-    try:
-        output.parent.mkdir(parents=True, exist_ok=True)
-        # A hidden *.onnx name in the same folder: os.replace is then a rename on one file system, and
-        # what a killed run leaves behind is ignored along with the models (.gitignore: *.onnx).
-        handle, tmp_name = tempfile.mkstemp(prefix=f".{output.stem}.", suffix=".partial.onnx", dir=output.parent)
-    except OSError as e:
-        raise ModelError(f"{output}: cannot write there ({e})") from e
-    tmp = Path(tmp_name)
-    try:
-        try:
-            with os.fdopen(handle, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            umask = os.umask(0)
-            os.umask(umask)
-            tmp.chmod(0o666 & ~umask)  # mkstemp makes it owner-only; the model is an ordinary file
-        except OSError as e:
-            raise ModelError(f"{output}: cannot write the model ({e})") from e
-        check = self_check(tmp)
-        say(f"self-check: max |delta logit| {check.max_abs_diff:.2e} (tolerance {check.tolerance:g})")
-        if not check.passed:
-            raise ModelError(
-                f"{output}: the converted model fails its self-check: max |delta logit| "
-                f"{check.max_abs_diff:.2e} > {check.tolerance:g}; nothing written"
-            )
-        try:
-            os.replace(tmp, output)
-            _fsync_dir(output.parent)
-        except OSError as e:
-            raise ModelError(f"{output}: cannot move the model into place ({e})") from e
-    finally:
-        tmp.unlink(missing_ok=True)
-    seconds = time.perf_counter() - began
-    say(f"wrote {output} ({len(data) / 1e6:.1f} MB) in {seconds:.1f} s")
-    return Conversion(output, hashlib.sha256(data).hexdigest(), len(data), seconds, check.max_abs_diff)
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the rename itself durable (POSIX); a no-op where folders cannot be opened (Windows)."""
-    with contextlib.suppress(OSError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
+    # self_check looked up at call time (tests replace it to exercise the failure path).
+    return write_checked(data, Path(output), lambda path: self_check(path), say, began)
 
 
 __all__ = ["Conversion", "SelfCheck", "build_model", "convert_weights", "self_check"]

@@ -33,6 +33,7 @@ from onnx import TensorProto, helper, numpy_helper
 from ..errors import CheckpointError, ModelError
 from ..spec import PREFIX, ModelSpec
 from .checkpoint import CKPT_SHA256
+from .stream_runtime import same_pads
 
 Triple = tuple[int, int, int]
 
@@ -171,13 +172,6 @@ NETWORK: tuple[Layer, ...] = (
     Pool("Logits/AvgPool3d_0a_7x7", (2, 7, 7), (1, 1, 1), mode="avg", padding="valid"),
     Unit("Logits/Conv3d_0c_1x1", None, batch_norm=False, relu=False, bias=True),
 )
-
-
-def same_pads(size: int, kernel: int, stride: int) -> tuple[int, int]:
-    """TensorFlow "SAME" padding (before, after) of one axis of ``size`` samples; the odd one goes after."""
-    out = -(-size // stride)
-    total = max((out - 1) * stride + kernel - size, 0)
-    return total // 2, total - total // 2
 
 
 def out_size(size: int, kernel: int, stride: int, padding: str) -> int:
