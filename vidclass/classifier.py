@@ -25,22 +25,24 @@ from __future__ import annotations
 import logging
 import os
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import cv2
 import numpy as np
 
 from . import dense, scores
-from .clips import Clip, ClipMeta, ClipStats, cut_source, prefetch
-from .errors import InputError, UsageError
+from .clips import Clip, ClipMeta, ClipStats, Planner, cut_source, prefetch
+from .convert.stream_runtime import DEFAULT_BLOCK_FRAMES, StreamingI3D
+from .errors import InputError, ModelNotFoundError, UsageError
 from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
-from .runtimes import Session
+from .runtimes import Session, StreamSession
 from .sampling import Window, Windower, validate_window
 from .segments import segment_windows
 from .settings import Mode, Settings
 from .sources import Frame, VideoFile
 from .spec import ModelSpec
+from .store import streaming_companion
 from .thumbnails import Thumbnail, ThumbnailStrip
 
 log = logging.getLogger("vidclass")
@@ -50,7 +52,7 @@ log = logging.getLogger("vidclass")
 _HEADER_SLACK = 0.02
 #: Clips decoded ahead of the model: each window is 64 x 224 x 224 x 3 float32 = 38.5 MB, a dense
 #: chunk 3.5 times that, so windows keep two ready and chunks one (decoding overlaps the model either way).
-_AHEAD = {Mode.windows: 2, Mode.dense: 1}
+_AHEAD = {Mode.windows: 2, Mode.dense: 1, Mode.stream: 2}
 
 
 @dataclass(frozen=True)
@@ -109,10 +111,10 @@ def decode(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
     """
     name = os.fspath(path)
     try:
-        if recipe.mode is Mode.dense:
-            yield from _decode_dense(path, recipe)
-        else:
+        if recipe.mode is Mode.windows:
             yield from _decode_windows(path, recipe)
+        else:
+            yield from _decode_one_pass(path, recipe)
     except cv2.error as e:
         raise InputError(name, f"decoding failed ({str(e).strip().splitlines()[-1]})") from e
 
@@ -150,33 +152,44 @@ def _decode_windows(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Pi
         yield _facts(video, stats.frames, strip=strip)
 
 
-def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
-    """One pass in chunks; the grid depends on the video's length, which comes from the container
-    and is checked at the end: when the container was wrong the pass is made again (generation 1)."""
+def _one_pass_planner(recipe: Recipe, n_frames: int) -> Planner:
+    if recipe.mode is Mode.stream:
+        return dense.BlockPlanner(n_frames, recipe.chunk_frames)
     assert recipe.geometry is not None
+    return dense.ChunkPlanner(n_frames, recipe.chunk_frames, recipe.geometry)
+
+
+def _decode_one_pass(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
+    """One pass, in dense chunks or stream blocks. Its grid depends on the video's length, which comes
+    from the container and is checked at the end: when the container was wrong, the pass is made
+    again (generation 1, announced by a second :class:`Opened`)."""
     fps = recipe.spec.frame_rate
     video = VideoFile(path)
     opened = _opened(video, recipe)
-    yield opened
     planned = opened.expected_frames
     if planned is None:
         # No frame count in the header: count the frames first (decoding only, no model).
         with VideoFile(path) as counting:
             planned = dense.count_output_frames((f.time_s for f in counting), lambda: counting.duration_s, fps)
+        opened = replace(opened, expected_frames=planned)
+    yield opened
     for generation in range(2):
         stats = ClipStats()
         with video:
-            planner = dense.ChunkPlanner(planned, recipe.chunk_frames, recipe.geometry)
             strip = _strip(video, recipe)
             try:
-                yield from cut_source(video, recipe.spec, planner, stats, generation=generation, tap=_tap(strip))
+                yield from cut_source(
+                    video, recipe.spec, _one_pass_planner(recipe, planned), stats, generation=generation,
+                    tap=_tap(strip), hold=recipe.mode is not Mode.stream,
+                )
             except dense.LengthMismatch as e:
                 if generation:
                     raise InputError(video.name, "the frame count changed between two decodes of the file") from e
-                log.info("%s: the container announced %d frames at %g fps, there are %d: dense pass made "
+                log.info("%s: the container announced %d frames at %g fps, there are %d: the pass is made "
                          "again with the right length", video.name, e.planned, fps, e.actual)
                 planned = e.actual
                 video = VideoFile(path)
+                yield Opened(video.name, planned, generation + 1)
                 continue
             yield _facts(video, stats.frames, generation, strip)
             return
@@ -207,6 +220,41 @@ class FileScorer:
         return None
 
 
+class StreamScorer(FileScorer):
+    """Stream mode's model half: one :class:`~vidclass.convert.stream_runtime.StreamingI3D` state per
+    file over the shared streaming session. Each block returns the steps that became final; the
+    end flushes the rest, so the steps are exactly one pass's."""
+
+    def __init__(self, classifier: Classifier) -> None:
+        super().__init__(classifier)
+        assert classifier.stream_session is not None
+        self._session = classifier.stream_session
+        self._runtime: StreamingI3D | None = None
+        self._last: np.ndarray | None = None
+
+    def opened(self, opened: Opened) -> None:
+        """Start (or, on a second pass, start again) with the length the grid needs: the video's,
+        or the model's minimum for a shorter one (its last frame is held up to it at the end)."""
+        spec = self.classifier.spec
+        total = max(opened.expected_frames or spec.min_frames, spec.min_frames)
+        self._runtime = StreamingI3D(self._session.run, self._session.stream, spec, self.classifier.recipe.chunk_frames)
+        self._runtime.start(total)
+        self._last = None
+
+    def score(self, clip: Clip) -> np.ndarray:
+        assert self._runtime is not None
+        data = clip.data
+        self._last = data[-1:]
+        return self._runtime.push(data)
+
+    def finish(self) -> np.ndarray:
+        assert self._runtime is not None and self._last is not None
+        short = (self._runtime.total_frames or 0) - self._runtime.received
+        held = self._runtime.push(np.repeat(self._last, short, axis=0)) if short > 0 else None
+        tail = self._runtime.finish()
+        return tail if held is None or not len(held) else np.concatenate([held, tail])
+
+
 class Classifier:
     """I3D (or any vidclass ONNX model) over a video, as :class:`~vidclass.settings.Settings` say.
 
@@ -224,6 +272,18 @@ class Classifier:
             memory_arena=settings.mode is Mode.windows,
         )
         self.spec = spec = self.session.spec
+        companion = streaming_companion(self.session.path)
+        if settings.mode is Mode.auto:
+            settings = settings.replace(mode=Mode.stream if companion.is_file() else Mode.windows)
+        #: Stream mode: the model's streaming form, on the same provider (see :class:`StreamScorer`).
+        self.stream_session: StreamSession | None = None
+        if settings.mode is Mode.stream:
+            if not companion.is_file():
+                raise ModelNotFoundError(
+                    f"{companion}: no streaming form beside the model, which --mode stream runs "
+                    f"(`vidclass models pull --force` makes both; or use --mode dense, the same pass in chunks)"
+                )
+            self.stream_session = StreamSession(companion, self.session, settings.threads, settings.precision)
         window_frames = settings.window_frames or spec.window_frames
         hop_frames = settings.hop_frames or spec.hop_frames
         try:
@@ -234,11 +294,21 @@ class Classifier:
         self.settings = settings.replace(
             model=str(self.session.path), window_frames=window_frames, hop_frames=hop_frames
         )
-        geometry = dense.read_geometry(self.session.path, spec) if settings.mode is Mode.dense else None
+        geometry: dense.Geometry | None = None
+        chunk_frames = settings.chunk_frames or dense.DEFAULT_CHUNK_FRAMES
+        if settings.mode is Mode.dense:
+            geometry = dense.read_geometry(self.session.path, spec)
+        elif self.stream_session is not None:
+            stream = self.stream_session.stream
+            geometry = dense.Geometry(stream.stride_frames, stream.field_frames, stream.first_frame)
+            chunk_frames = settings.chunk_frames or DEFAULT_BLOCK_FRAMES
+            if chunk_frames % stream.stride_frames:
+                raise UsageError(
+                    f"--chunk-frames {chunk_frames}: stream blocks are a multiple of {stream.stride_frames} frames"
+                )
         #: What the decode half needs (see :func:`decode`).
         self.recipe = Recipe(
-            spec, settings.mode, window_frames, hop_frames, settings.chunk_frames or dense.DEFAULT_CHUNK_FRAMES,
-            geometry, settings.thumbnails,
+            spec, settings.mode, window_frames, hop_frames, chunk_frames, geometry, settings.thumbnails
         )
 
     @property
@@ -277,7 +347,7 @@ class Classifier:
 
     def file_scorer(self) -> FileScorer:
         """A model half for one file (see :class:`FileScorer`)."""
-        return FileScorer(self)
+        return StreamScorer(self) if self.stream_session is not None else FileScorer(self)
 
     def score_clip(self, clip: Clip) -> np.ndarray:
         """One window's class probabilities (what ``watch`` shows for each window)."""
@@ -287,7 +357,7 @@ class Classifier:
         """The result of one file from its scored clips, in the order they were cut (clips of an
         earlier dense pass than ``facts.generation`` are ignored)."""
         scored = [(meta, logits) for meta, logits in scored if meta.generation == facts.generation]
-        if self.mode is Mode.dense:
+        if self.mode is not Mode.windows:  # one pass: windows from the per-step timeline
             assert self.recipe.geometry is not None
             stitched = dense.dense_scores(
                 dense.stitch(logits for _, logits in scored), facts.frames, self.recipe.geometry,

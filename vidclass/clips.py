@@ -220,11 +220,14 @@ class ClipCutter:
     as those that are pulled: both give the same clips from the same frames.
     """
 
-    def __init__(self, spec: ModelSpec, planner: Planner, *, origin_s: float = 0.0, generation: int = 0) -> None:
+    def __init__(self, spec: ModelSpec, planner: Planner, *, origin_s: float = 0.0, generation: int = 0,
+                 hold: bool = True) -> None:
         self.origin_s = origin_s
         self._frames = OutputFrames(spec, origin_s=origin_s)
-        self.cutter = Cutter(planner, partial(stack_window, spec=spec, min_frames=spec.min_frames),
-                             origin_s=origin_s, generation=generation)
+        # A clip shorter than the model's minimum holds its last frame (``hold``), except stream
+        # blocks: they continue one another, and only the whole video's length counts.
+        stack = partial(stack_window, spec=spec, min_frames=spec.min_frames if hold else 1)
+        self.cutter = Cutter(planner, stack, origin_s=origin_s, generation=generation)
 
     @property
     def frames(self) -> int:
@@ -260,14 +263,14 @@ class ClipStats:
 
 
 def cut_source(source: FrameSource, spec: ModelSpec, planner: Planner, stats: ClipStats | None = None,
-               generation: int = 0, tap: Callable[[Frame], None] | None = None) -> Iterator[Clip]:
+               generation: int = 0, tap: Callable[[Frame], None] | None = None, hold: bool = True) -> Iterator[Clip]:
     """Every clip ``planner`` cuts from ``source``, each as soon as its last frame has arrived, with
     its data stacked (so that the thread iterating this pays for it, not the consumer). ``tap`` sees
     every decoded frame on the way (thumbnails for the report: no second read of the file).
 
     Raises :class:`InputError` when the source yields no frame at all.
     """
-    cutter = ClipCutter(spec, planner, generation=generation)
+    cutter = ClipCutter(spec, planner, generation=generation, hold=hold)
     for frame in source:
         if tap is not None:
             tap(frame)

@@ -194,6 +194,35 @@ class ChunkPlanner:
         return Cut(Window(last.start, last.stop), last.keep_from, last.keep_to)
 
 
+class BlockPlanner:
+    """The :class:`~vidclass.clips.Planner` of stream mode: consecutive blocks of ``block_frames``,
+    none overlapping, the last one shorter. The streaming runtime needs the length before the first
+    block (its grid depends on it, see :mod:`vidclass.convert.stream_runtime`), so, as for chunks,
+    :meth:`finish` raises :class:`LengthMismatch` when the video did not have ``n_frames``; frames
+    past ``n_frames`` are not cut (the pass is made again with the right length)."""
+
+    def __init__(self, n_frames: int, block_frames: int) -> None:
+        self.n_frames = n_frames
+        self.span_frames = block_frames
+        self.count = 0
+        self._cut = 0
+
+    def push(self) -> Window | None:
+        self.count += 1
+        if self.count > self.n_frames or self.count - self._cut < self.span_frames:
+            return None
+        window, self._cut = Window(self._cut, self.count), self.count
+        return window
+
+    def finish(self) -> Window | None:
+        if self.count != self.n_frames:
+            raise LengthMismatch(self.n_frames, self.count)
+        if self._cut == self.count:
+            return None
+        window, self._cut = Window(self._cut, self.count), self.count
+        return window
+
+
 Run = Callable[[np.ndarray], np.ndarray]
 
 

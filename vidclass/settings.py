@@ -49,13 +49,21 @@ class Precision(str, enum.Enum):
 class Mode(str, enum.Enum):
     """How a file goes through the network.
 
-    ``windows``: each window run on its own (the model's own padding at every window edge).
-    ``dense``: one pass over the whole video in chunks, windows scored from the stitched per-step
-    logits (see :mod:`vidclass.dense`); the clip's score is then exactly a single pass's.
+    ``stream``: one pass over the whole video, every frame through the network once, block by block,
+    the network's temporal state carried from block to block (the model's streaming form, see
+    :mod:`vidclass.convert.streaming`); windows are scored from the exact per-step timeline.
+    ``dense``: the same one pass, computed in overlapping chunks of the ordinary model (see
+    :mod:`vidclass.dense`; about 1.6 times the work of ``stream`` on a long video).
+    ``windows``: each window run on its own (the model's own padding at every window edge): what
+    vidclass did before the one-pass modes, and what ``watch`` shows.
+    ``auto``: ``stream`` when the model has its streaming form beside it (a provisioned model does),
+    else ``windows``.
     """
 
-    windows = "windows"
+    auto = "auto"
+    stream = "stream"
     dense = "dense"
+    windows = "windows"
 
 
 @dataclass(frozen=True)
@@ -70,7 +78,7 @@ class Settings:
     threads: int | None = None
     window_frames: int | None = None
     hop_frames: int | None = None
-    mode: Mode = Mode.windows
+    mode: Mode = Mode.auto
     #: Dense mode: frames per chunk (None: :data:`vidclass.dense.DEFAULT_CHUNK_FRAMES`).
     chunk_frames: int | None = None
     top_k: int = 5

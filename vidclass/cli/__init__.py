@@ -206,13 +206,15 @@ def predict(
     mode: Annotated[
         Mode,
         typer.Option(
-            "--mode", help="windows: each window on its own; dense: one pass over the whole video, in chunks."
+            "--mode",
+            help="auto: stream when the model has its streaming form, else windows; stream: one pass, every "
+            "frame once, block by block; dense: the same pass in overlapping chunks; windows: each window on its own.",
         ),
-    ] = Mode.windows,
+    ] = Mode.auto,
     chunk_frames: Annotated[
         int | None,
         typer.Option(
-            "--chunk-frames", min=16, help="--mode dense: frames per chunk (default 224; less memory, more overlap)."
+            "--chunk-frames", min=8, help="dense: frames per chunk (default 224); stream: per block (default 32).",
         ),
     ] = None,
     report: Annotated[

@@ -35,9 +35,11 @@ import numpy as np
 from ..classifier import Classifier, Opened, Recipe, SourceFacts, decode
 from ..clips import Clip, ClipMeta
 from ..errors import InputError, UsageError
+from ..results import ErrorResult
 from ..sampling import Window
-from ..settings import Provider, Settings
+from ..settings import Mode, Provider, Settings
 from ..sources import quiet_decoder_logs
+from ..store import streaming_companion
 from .assemble import Assembler, Item, Result
 
 log = logging.getLogger("vidclass")
@@ -174,7 +176,10 @@ def classify_on_ray(
     if started_here:
         _init(ray, address)
     try:
-        yield from _run(ray, assembler, jobs, workers)
+        if assembler.classifier.mode is Mode.stream:
+            yield from _run_whole_files(ray, assembler, jobs, workers)
+        else:
+            yield from _run(ray, assembler, jobs, workers)
     finally:
         if started_here:
             ray.shutdown()
@@ -255,6 +260,72 @@ def _run(ray: Any, assembler: Assembler, jobs: list[tuple[int, str]], workers: i
         if not assembler.begun(index):
             assembler.begin(index, sources[index])
         yield index, assembler.fail(index, sources[index], "the Ray job returned no result for this file")
+
+
+class _FileClassifier:
+    """Ray actor for stream mode: each file whole, through :meth:`Classifier.classify`. The streaming
+    state runs from one block to the next, so a file's blocks cannot be spread over actors the way
+    independent windows are; files are spread instead, decoding inside each actor."""
+
+    def __init__(self, model: list[Any], model_name: str, settings: Settings) -> None:
+        import ray
+
+        with tempfile.TemporaryDirectory(prefix="vidclass-ray-") as folder:
+            path = Path(folder) / model_name
+            path.write_bytes(ray.get(model[0]))
+            streaming_companion(path).write_bytes(ray.get(model[1]))
+            self.classifier = Classifier(settings=settings.replace(model=str(path)))
+
+    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        results = []
+        for path, source in zip(batch["path"], batch["source"], strict=True):
+            try:
+                result: Result = self.classifier.classify(str(path))
+                result = dataclasses.replace(result, source=str(source))
+            except InputError as e:
+                result = ErrorResult(str(source), e.cause)
+            results.append(pickle.dumps(result))
+        return {"index": batch["index"], "result": np.array(results, dtype=object)}
+
+
+def _run_whole_files(
+    ray: Any, assembler: Assembler, jobs: list[tuple[int, str]], workers: int
+) -> Iterator[tuple[int, Result]]:
+    classifier = assembler.classifier
+    assert classifier.stream_session is not None
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    ray.data.DataContext.get_current().enable_progress_bars = False
+    settings = classifier.settings.replace(threads=classifier.settings.threads or 1)
+    assert settings.threads is not None
+    model = [ray.put(classifier.session.path.read_bytes()), ray.put(classifier.stream_session.path.read_bytes())]
+    dataset = ray.data.from_items(
+        [{"index": i, "path": os.path.abspath(p), "source": p} for i, p in jobs], override_num_blocks=len(jobs)
+    ).map_batches(
+        _FileClassifier,
+        fn_constructor_kwargs={"model": model, "model_name": classifier.session.path.name, "settings": settings},
+        batch_size=1,
+        batch_format="numpy",
+        # No decoding tasks beside the actors here: they may take every CPU.
+        compute=ray.data.ActorPoolStrategy(size=_whole_file_actors(ray, workers, len(jobs), settings.threads)),
+        num_cpus=settings.threads,
+        num_gpus=1 if settings.provider.value in _GPU_PROVIDERS else 0,
+    )
+    sources = dict(jobs)
+    for row in dataset.iter_rows():
+        index = int(row["index"])
+        assembler.begin(index, sources[index])
+        result = pickle.loads(row["result"])
+        if isinstance(result, ErrorResult):
+            yield index, assembler.fail(index, result.source, result.error)
+        else:
+            yield index, assembler.done(index, result)
+
+
+def _whole_file_actors(ray: Any, workers: int, files: int, actor_cpus: int) -> int:
+    cpus = float(ray.cluster_resources().get("CPU", 0.0))
+    if cpus < actor_cpus:
+        raise UsageError(f"Ray has {cpus:g} CPUs: a stream-mode actor needs {actor_cpus}")
+    return max(1, min(workers, files, int(cpus // actor_cpus)))
 
 
 def _actor_count(ray: Any, workers: int, actor_cpus: int) -> int:

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
+from ..convert.stream_runtime import StreamSpec
 from ..errors import ModelError, ModelNotFoundError, SpecError, UsageError
 from ..results import ModelInfo
 from ..settings import Precision, Provider
@@ -118,6 +120,41 @@ class Session:
         except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
             raise ModelError(f"{self.path}: inference failed ({e})") from e
         return logits
+
+
+class StreamSession:
+    """The streaming form of a model (:func:`vidclass.store.streaming_companion`) on the provider and
+    precision the one-pass session ended up with: one multi-input call per block, for
+    :class:`vidclass.convert.stream_runtime.StreamingI3D`, which keeps the state (one per file)."""
+
+    def __init__(self, path: Path, session: Session, threads: int | None = None,
+                 precision: Precision | str = Precision.auto) -> None:
+        self.path = path
+        options = ort.SessionOptions()
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        # The states' lengths change from call to call (the first, the flush): plain allocation, as
+        # for dense chunks (the arena keeps its largest blocks).
+        options.enable_cpu_mem_arena = False
+        if threads:
+            options.intra_op_num_threads = threads
+        self._session, self.provider = _open(path, Provider(session.provider), options, Precision(precision), threads)
+        meta = self._session.get_modelmeta().custom_metadata_map
+        self.spec = ModelSpec.from_metadata(meta, origin=str(path))
+        self.stream = StreamSpec.from_metadata(meta, origin=str(path))
+        if self.spec != session.spec:
+            raise SpecError(f"{path}: its metadata is not the one-pass model's ({session.path}): convert both again")
+        self._names = [self.stream.logits, *(state.output for state in self.stream.states)]
+        inputs = {port.name for port in self._session.get_inputs()}
+        if inputs != {self.stream.video, self.stream.flush, *(state.input for state in self.stream.states)}:
+            raise SpecError(f"{path}: the graph's inputs do not match its streaming metadata")
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> list[np.ndarray]:
+        """One call of the streaming graph: ``[logits, *new states]``."""
+        try:
+            return list(self._session.run(self._names, dict(feeds)))
+        except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
+            raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from e
 
 
 def int8_variant(path: Path) -> Path:

@@ -85,11 +85,16 @@ class OpenVinoSession:
     def get_providers(self) -> list[str]:
         return ["OpenVINO"]
 
-    def run(self, output_names: object, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
-        (array,) = feed.values()
-        result = self._request.infer({0: np.ascontiguousarray(array, dtype=np.float32)})
-        # The request owns the output buffer and reuses it on the next call: hand out a copy.
-        return [np.array(result[0], copy=True)]
+    def run(self, output_names: list[str] | None, feed: dict[str, np.ndarray]) -> list[np.ndarray]:
+        # The request owns the output buffers and reuses them on the next call: hand out copies.
+        if len(feed) == 1:
+            (array,) = feed.values()
+            result = self._request.infer({0: np.ascontiguousarray(array, dtype=np.float32)})
+            return [np.array(result[0], copy=True)]
+        # Several inputs (the streaming graph: frames, states, flush), by name, in their own dtypes.
+        result = self._request.infer({name: np.ascontiguousarray(array) for name, array in feed.items()})
+        by_name = {port.get_any_name(): result[port] for port in self._compiled.outputs}
+        return [np.array(by_name[name], copy=True) for name in (output_names or [p.name for p in self._outputs])]
 
 
 def _metadata(model: object) -> dict[str, str]:

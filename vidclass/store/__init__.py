@@ -59,6 +59,12 @@ def user_data_dir() -> Path:
     return _platform_dir("", "Application Support", "XDG_DATA_HOME", ".local/share")
 
 
+def streaming_companion(model: Path) -> Path:
+    """The streaming form of ``model`` (``name.stream.onnx`` beside it; see :mod:`vidclass.convert.streaming`):
+    the same weights as a graph that carries its temporal state between calls. Made with the model."""
+    return model.with_name(model.stem + ".stream.onnx")
+
+
 def user_models_dir() -> Path:
     """Where ``vidclass models pull`` and first use write the model."""
     return user_data_dir() / "models"

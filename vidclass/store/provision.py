@@ -38,9 +38,19 @@ import onnx
 
 from ..convert import convert_weights, self_check
 from ..convert.checkpoint import CKPT_SHA256
+from ..convert.streaming import convert_streaming
 from ..errors import ModelError, ModelNotFoundError, VidclassError
 from ..version import __version__
-from . import DEFAULT_MODEL_FILE, file_sha256, find_model, is_offline, offline_message, search_order, user_models_dir
+from . import (
+    DEFAULT_MODEL_FILE,
+    file_sha256,
+    find_model,
+    is_offline,
+    offline_message,
+    search_order,
+    streaming_companion,
+    user_models_dir,
+)
 from .fetch import ARCHIVE_BYTES, Report, Weights, cached_archive, fetch_weights, local_weights
 
 log = logging.getLogger("vidclass.store")
@@ -150,7 +160,8 @@ def provision_model(
     :class:`~vidclass.errors.ModelNotFoundError` before writing anything."""
     say = report or default_report
     target = (folder or user_models_dir()) / DEFAULT_MODEL_FILE
-    if not force and target.is_file():
+    stream = streaming_companion(target)
+    if not force and target.is_file() and stream.is_file():
         return Provisioned(target, read_record(target), converted=False)
     if is_offline() and local_weights(weights) is None:
         raise ModelNotFoundError(offline_message())
@@ -159,7 +170,7 @@ def provision_model(
     except OSError as e:
         raise ModelError(f"{target.parent}: cannot create the model folder ({e})") from e
     with exclusive_lock(target.with_name(f".{target.name}.lock"), say):
-        if not force and target.is_file():  # a concurrent run made it while this one waited
+        if not force and target.is_file() and stream.is_file():  # a concurrent run made it while this one waited
             say(f"model ready (made by another vidclass process): {target}")
             return Provisioned(target, read_record(target), converted=False)
         _remove_leftovers(target)
@@ -168,8 +179,9 @@ def provision_model(
         say("step 1/3: getting the weights")
         source = fetch_weights(weights, say)
         say(f"weights: {source.origin}")
-        say("step 2/3: converting to ONNX and self-checking")
+        say("step 2/3: converting to ONNX and self-checking (the one-pass model, then its streaming form)")
         done = convert_weights(source.path, target, log=say)
+        convert_streaming(source.path, stream, log=say)
         now = _utc_now()
         record = ModelRecord(
             file=target.name,
@@ -241,7 +253,7 @@ def remove_model(folder: Path | None = None) -> list[Path]:
     file stays: deleting it under a running provisioning would let a third run start beside it."""
     target = (folder or user_models_dir()) / DEFAULT_MODEL_FILE
     cached = cached_archive()
-    candidates = [target, record_path(target), cached]
+    candidates = [target, streaming_companion(target), record_path(target), cached]
     candidates.append(cached.with_name(cached.name + ".part"))
     removed = []
     for path in candidates:
