@@ -31,7 +31,7 @@ def reference(reference_dir: Path) -> dict[str, dict]:
 
 @pytest.fixture(scope="session")
 def classifier(real_model: Path) -> Classifier:
-    return Classifier(real_model, provider="cpu")
+    return Classifier(real_model, provider="cpu", mode="windows")  # the windows mode, as this file tests
 
 
 @pytest.fixture(scope="session")

@@ -474,7 +474,8 @@ def watch(
         raise _fail(f"--show: {problem}", EXIT_USAGE)
     with _errors("interrupted before watching started"):
         settings = Settings(
-            model=model, provider=provider, threads=threads, window_frames=window, hop_frames=hop, top_k=top_k
+            model=model, provider=provider, threads=threads, window_frames=window, hop_frames=hop, top_k=top_k,
+            mode=Mode.windows,  # live: each window as it completes (see engines/watch.py)
         )
         classifier = Classifier(settings=settings)
         opened = open_source(camera if camera is not None else str(source), timeout_s=timeout, reconnect=reconnect)

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import onnxruntime as ort
 
-from ..convert.stream_runtime import StreamSpec
+from ..convert.stream_runtime import STREAMING_KEY, StreamSpec
 from ..errors import ModelError, ModelNotFoundError, SpecError, UsageError
 from ..results import ModelInfo
 from ..settings import Precision, Provider
@@ -76,6 +76,11 @@ class Session:
         self.precision = getattr(self._session, "precision", "int8" if precision is Precision.int8 else "fp32")
         meta = self._session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_metadata(meta, origin=str(self.path))
+        if STREAMING_KEY in meta:
+            raise SpecError(
+                f"{self.path}: this is a model's streaming form; give the one-pass model beside it "
+                f"({self.path.name.replace('.stream.onnx', '.onnx')})"
+            )
         self._check_graph()
         self.input_name = self._session.get_inputs()[0].name
         self._sha256: str | None = None
