@@ -59,12 +59,18 @@ ASSETS = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets
 #: name -> (label, Classifier options). ``None``: the PyTorch baseline.
 VARIANTS: dict[str, tuple[str, dict | None]] = {
     "baseline": ("PyTorch eager, naive pipeline", None),
-    "windows-serial": ("vidclass windows, ORT fp32, no decode thread", {"provider": "cpu", "serial": True}),
+    "windows-serial": (
+        "vidclass windows, ORT fp32, no decode thread",
+        {"provider": "cpu", "serial": True, "mode": "windows"},
+    ),
     "default": ("vidclass defaults (auto provider and precision)", {}),
-    "windows": ("vidclass windows, ORT fp32", {"provider": "cpu"}),
+    "windows": ("vidclass windows, ORT fp32", {"provider": "cpu", "mode": "windows"}),
     "dense": ("vidclass dense, ORT fp32", {"provider": "cpu", "mode": "dense"}),
-    "windows-ov": ("vidclass windows, OpenVINO fp32", {"provider": "openvino", "precision": "fp32"}),
-    "windows-ov-bf16": ("vidclass windows, OpenVINO bf16", {"provider": "openvino", "precision": "bf16"}),
+    "windows-ov": ("vidclass windows, OpenVINO fp32", {"provider": "openvino", "precision": "fp32", "mode": "windows"}),
+    "windows-ov-bf16": (
+        "vidclass windows, OpenVINO bf16",
+        {"provider": "openvino", "precision": "bf16", "mode": "windows"},
+    ),
     "dense-ov-bf16": ("vidclass dense, OpenVINO bf16", {"provider": "openvino", "precision": "bf16", "mode": "dense"}),
     "dense-ov-bf16-c256": (
         "vidclass dense, OpenVINO bf16, 256-frame chunks",
@@ -77,7 +83,10 @@ VARIANTS: dict[str, tuple[str, dict | None]] = {
     "dense-c192": (
         "vidclass dense, ORT fp32, 192-frame chunks", {"provider": "cpu", "mode": "dense", "chunk_frames": 192},
     ),
-    "windows-ov-int8": ("vidclass windows, OpenVINO int8 QDQ", {"provider": "openvino", "precision": "int8"}),
+    "windows-ov-int8": (
+        "vidclass windows, OpenVINO int8 QDQ",
+        {"provider": "openvino", "precision": "int8", "mode": "windows"},
+    ),
     "windows-ov-bf16-12fps": (
         "preset: windows, OpenVINO bf16, 12.5 fps", {"provider": "openvino", "precision": "bf16", "fps_factor": 0.5},
     ),

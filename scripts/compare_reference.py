@@ -26,6 +26,7 @@ def main() -> int:
     parser.add_argument("--model", default=None)
     parser.add_argument("--window", type=int, default=None)
     parser.add_argument("--hop", type=int, default=None)
+    parser.add_argument("--mode", default="windows", help="default: windows (the README's table); stream, dense")
     parser.add_argument("--provider", default="cpu", help="default: cpu (ONNX Runtime fp32, the fidelity yardstick)")
     args = parser.parse_args()
     assets = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets"))
@@ -33,7 +34,7 @@ def main() -> int:
         reference = {rec["file"]: rec for rec in map(json.loads, f)}
     with (assets / "clips" / "clips.csv").open() as f:
         rows = list(csv.DictReader(f))
-    clf = Classifier(args.model, provider=args.provider, window_frames=args.window, hop_frames=args.hop)
+    clf = Classifier(args.model, provider=args.provider, window_frames=args.window, hop_frames=args.hop, mode=args.mode)
     print("| clip | label | vidclass top-1 | score | reference top-1 | score | same |")
     print("|---|---|---|---|---|---|---|")
     for row in rows:
