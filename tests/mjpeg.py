@@ -5,15 +5,19 @@ happens after the frames have been sent is chosen per connection: ``"close"`` en
 (a stream that dies), ``"stall"`` keeps the connection open and sends nothing (a stream that
 hangs), ``"loop"`` starts the frames again until the server stops (a live camera).
 :class:`StaticServer` serves the files of a folder (an HLS playlist and its segments).
+:class:`RawServer` answers each connection with a function of the socket: servers that are not
+well-behaved HTTP (a header trickled a byte at a time, a reply that is not HTTP, garbage).
 """
 
 from __future__ import annotations
 
 import functools
 import http.server
+import socket
+import socketserver
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 import cv2
@@ -23,18 +27,22 @@ BOUNDARY = b"vidclassframe"
 
 
 class _LoopbackServer:
-    """An HTTP server on 127.0.0.1 and a free port, serving from a thread while in ``with``."""
+    """A server (HTTP unless told otherwise) on 127.0.0.1 and a free port, serving from a thread while in ``with``."""
 
-    def __init__(self, handler: type[http.server.BaseHTTPRequestHandler] | functools.partial) -> None:
+    def __init__(
+        self,
+        handler: type[socketserver.BaseRequestHandler] | functools.partial,
+        server: type[socketserver.TCPServer] = http.server.ThreadingHTTPServer,
+    ) -> None:
         self._stopping = threading.Event()
-        self._server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        self._server = server(("127.0.0.1", 0), handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, name="loopback-server", daemon=True)
 
     def _url(self, path: str) -> str:
         return f"http://127.0.0.1:{self._server.server_address[1]}{path}"
 
-    def __enter__(self):  # returns the subclass: MjpegServer or StaticServer
+    def __enter__(self):  # returns the subclass: MjpegServer, StaticServer or RawServer
         self._thread.start()
         return self
 
@@ -126,3 +134,28 @@ class StaticServer(_LoopbackServer):
 
     def url(self, name: str) -> str:
         return self._url(f"/{name}")
+
+
+class RawServer(_LoopbackServer):
+    """A TCP server on 127.0.0.1 and a free port: reads the request, then ``answer(conn, stopping)``.
+
+    ``stopping`` is set when the ``with`` block ends; an answer that waits should wait on it.
+    """
+
+    def __init__(self, answer: Callable[[socket.socket, threading.Event], None]) -> None:
+        server = self
+
+        class Handler(socketserver.BaseRequestHandler):
+            def handle(self) -> None:
+                try:
+                    self.request.settimeout(30)
+                    self.request.recv(65536)
+                    answer(self.request, server._stopping)
+                except OSError:  # the client went away
+                    pass
+
+        super().__init__(Handler, socketserver.ThreadingTCPServer)
+
+    @property
+    def url(self) -> str:
+        return self._url("/stream")

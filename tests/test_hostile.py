@@ -608,9 +608,9 @@ def test_paths_with_spaces_unicode_and_non_utf8_bytes(tmp_path: Path, tiny_model
             assert [os.fsencode(r["source"]) for r in records] == [*names, missing]
             assert [r.get("error") for r in records] == [None, None, None, "no such file"]
         elif mode == ["--csv"]:
-            rows = out.decode("utf-8").splitlines()[1:]  # valid UTF-8: the odd bytes escaped
+            rows = out.decode("utf-8").splitlines()[1:]  # valid UTF-8: the odd bytes shown as ls -b does
             assert [row.split(",")[1] for row in rows] == ["red", "red", "red", ""]
-            assert rows[2].startswith("caf\\udce9 \\udcff.avi,red,")
+            assert rows[2].startswith("caf\\xe9 \\xff.avi,red,")
         else:
             for name in names:  # the table names each file by its own bytes, as ls does
                 assert name + b"  1.2 s" in out

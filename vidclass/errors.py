@@ -3,7 +3,7 @@
 Exit codes (documented in the README):
 
 * 0 -- every input classified
-* 1 -- at least one input failed (the others still produced results)
+* 1 -- at least one input failed (the others still produced results), or the results could not be written
 * 2 -- usage error (bad option, no inputs; Typer/Click use 2 as well)
 * 3 -- model error (no model, unreadable model, model without the vidclass contract)
 * 130 -- interrupted (Ctrl-C)
@@ -50,6 +50,15 @@ class InputError(VidclassError):
     def __init__(self, source: str, cause: str) -> None:
         super().__init__(f"{source}: {cause}")
         self.source = source
+        self.cause = cause
+
+
+class OutputError(VidclassError):
+    """A results file or standard output cannot be written (disk full, I/O error); what it holds is whole records."""
+
+    def __init__(self, target: str, cause: str) -> None:
+        super().__init__(f"{target}: {cause}")
+        self.target = target
         self.cause = cause
 
 

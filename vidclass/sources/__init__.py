@@ -7,8 +7,14 @@ in seconds from the first frame. The package follows the way an input travels:
 * :mod:`.files` -- :class:`VideoFile`, one file decoded as a stream;
 * :mod:`.diagnose` -- why a file will not open or decode, from its own bytes;
 * :mod:`.streams` -- :class:`Camera` and :class:`NetworkStream` (``vidclass watch``);
+* :mod:`.probe` -- why a network stream will not open, asked of the server within one deadline;
 * :mod:`.timing` -- the one repair of presentation timestamps that files and streams share;
-* :mod:`.frames` -- :class:`Frame` and the decoder settings every source shares.
+* :mod:`.frames` -- :class:`Frame`, and what every source shares: decoder settings, the pixel budget.
+
+Every input is bounded (see README, "Bad and hostile inputs"): folder walks and lists
+(:mod:`.inputs`), pixels per frame (:data:`~.frames.MAX_PIXELS`), the time one frame may be held
+(:data:`~.timing.MAX_GAP_S`), and the time a server may take to say why a stream failed
+(:data:`~.probe.PROBE_S`).
 """
 
 from __future__ import annotations
@@ -18,13 +24,14 @@ from pathlib import Path
 
 from ..errors import UsageError
 from .files import VideoFile
-from .frames import Frame, quiet_decoder_logs
+from .frames import MAX_PIXELS, Frame, pixel_budget, quiet_decoder_logs
 from .inputs import VIDEO_EXTENSIONS, expand_inputs
 from .streams import STREAM_TIMEOUT_S, Camera, NetworkStream, is_stream_url
 from .timing import FALLBACK_FPS
 
 __all__ = [
     "FALLBACK_FPS",
+    "MAX_PIXELS",
     "STREAM_TIMEOUT_S",
     "VIDEO_EXTENSIONS",
     "Camera",
@@ -34,6 +41,7 @@ __all__ = [
     "expand_inputs",
     "is_stream_url",
     "open_source",
+    "pixel_budget",
     "quiet_decoder_logs",
 ]
 

@@ -15,8 +15,9 @@ from pathlib import Path
 from ..errors import InputError
 
 
-def check_file(path: Path, name: str) -> None:
-    """Fail with the precise cause before OpenCV turns it into a vague 'cannot open' (or a hang)."""
+def check_file(path: Path, name: str) -> int:
+    """The size of the file in bytes; fail with the precise cause before OpenCV turns it into a
+    vague 'cannot open' (or a hang)."""
     try:
         if path.is_symlink() and not path.exists():
             raise InputError(name, "broken symbolic link")
@@ -29,8 +30,10 @@ def check_file(path: Path, name: str) -> None:
             raise InputError(name, "not a regular file (a FIFO, device or socket); give a video file")
         if not os.access(path, os.R_OK):
             raise InputError(name, "permission denied")
-        if path.stat().st_size == 0:
+        size = path.stat().st_size
+        if size == 0:
             raise InputError(name, "empty file (0 bytes)")
+        return size
     except OSError as e:  # a name too long, a folder on the way that cannot be searched, ...
         raise InputError(name, f"cannot be read ({e.strerror or e})") from e
 

@@ -17,7 +17,7 @@ import numpy as np
 
 from ..errors import InputError
 from .diagnose import check_file, read_head, still_image_kind, undecodable_cause, unopenable_cause
-from .frames import Frame, as_bgr
+from .frames import Frame, as_bgr, check_pixels
 from .timing import Timeline, plausible_fps
 
 #: Failed reads in a row after which a file is taken to have ended. OpenCV's read() also fails on a
@@ -46,7 +46,7 @@ class VideoFile:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self.name = str(path)
-        check_file(self.path, self.name)
+        self._size = check_file(self.path, self.name)
         self._head = read_head(self.path, self.name)
         self._capture = _open_capture(self.path, self.name)
         if not self._capture.isOpened():
@@ -58,9 +58,17 @@ class VideoFile:
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.nominal_fps: float | None = fps if plausible_fps(fps) else None
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
-        self.header_frames: int | None = int(count) if math.isfinite(count) and count > 0 else None
+        # A frame takes at least one byte of the file: a header that announces more is not believed
+        # (a 7 KB file may claim 10^12 frames, and dense mode plans its chunks from this count).
+        believable = math.isfinite(count) and 0 < count <= self._size
+        self.header_frames: int | None = int(count) if believable else None
         self.width = int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH))
         self.height = int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        try:
+            check_pixels(self.name, self.width, self.height)
+        except BaseException:
+            self._capture.release()
+            raise
         self.frames_read = 0
         #: Reads that failed on damaged data and were followed by a frame that decoded.
         self.damaged_reads = 0
@@ -129,7 +137,9 @@ class VideoFile:
 
 
 def _open_capture(path: Path, name: str) -> cv2.VideoCapture:
-    text = str(path)
+    # Absolute: FFmpeg reads a name that starts like "scheme:" as a protocol, so a file called
+    # "pipe:0" would read standard input, "concat:a|b" other files, ":x.avi" nothing at all.
+    text = os.path.abspath(path)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

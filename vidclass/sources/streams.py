@@ -12,12 +12,9 @@ from __future__ import annotations
 import logging
 import math
 import os
-import socket
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -25,8 +22,9 @@ from urllib.parse import urlsplit, urlunsplit
 import cv2
 
 from ..errors import InputError, UsageError
-from .frames import Frame, as_bgr
+from .frames import Frame, as_bgr, check_pixels
 from .inputs import VIDEO_EXTENSIONS
+from .probe import http_answer, stream_cause
 from .timing import Timeline, plausible_fps
 
 #: URL schemes opened as network streams through FFmpeg; anything else is a file path.
@@ -35,8 +33,6 @@ STREAM_SCHEMES = frozenset({"http", "https", "rtsp", "rtsps", "rtmp", "rtmps", "
 STREAM_TIMEOUT_S = 10.0
 #: Waits before each reconnection attempt (``reconnect=True``); the last one repeats.
 RECONNECT_DELAYS_S = (1.0, 2.0, 4.0, 8.0, 16.0, 30.0)
-# Schemes that run over TCP, with their default ports: a failed open is diagnosed by connecting.
-_TCP_PORTS = {"http": 80, "https": 443, "rtsp": 554, "rtsps": 322, "rtmp": 1935, "rtmps": 443, "tcp": 0}
 
 _log = logging.getLogger("vidclass")
 
@@ -84,6 +80,7 @@ class _LiveCapture:
                     if self._ended(now_s - asked_s):  # or it raised, or it reopened the stream
                         break
                     continue
+                check_pixels(self.name, image.shape[1], image.shape[0])
                 yield Frame(self.frames_read, self._time_s(now_s), as_bgr(image))
                 self.frames_read += 1
         finally:
@@ -159,9 +156,6 @@ def _camera_cause(index: int) -> str:
 
 #: Path endings of recorded media behind an http(s) URL (HLS playlists, video files).
 _RECORDED_SUFFIXES = VIDEO_EXTENSIONS | {".m3u8", ".m3u"}
-# Between two container timestamps of recorded media, a jump forward longer than this is a
-# discontinuity (HLS #EXT-X-DISCONTINUITY, a wrapped MPEG-TS clock), not a pause in the video.
-_MAX_STEP_S = 10.0
 
 
 def _is_recorded(url: str) -> bool:
@@ -204,12 +198,19 @@ class NetworkStream(_LiveCapture):
         self.max_reconnects = max_reconnects
         self.delays_s = delays_s or (1.0,)
         self._capture = self._open()
+        try:
+            check_pixels(self.name, int(self._capture.get(cv2.CAP_PROP_FRAME_WIDTH)),
+                         int(self._capture.get(cv2.CAP_PROP_FRAME_HEIGHT)))
+        except InputError:
+            self.close()
+            raise
         fps = self._capture.get(cv2.CAP_PROP_FPS)
         self.nominal_fps: float | None = fps if plausible_fps(fps) else None
         count = self._capture.get(cv2.CAP_PROP_FRAME_COUNT)
         self.header_frames: int | None = int(count) if math.isfinite(count) and count > 0 else None
         # Container timing (recorded media), kept going forward across a reconnection.
-        self._timeline = Timeline(self.nominal_fps, stated_fps=fps, max_step_s=_MAX_STEP_S, warn=self._warn)
+        # A leap (HLS #EXT-X-DISCONTINUITY, a wrapped MPEG-TS clock) is cut, as in a file.
+        self._timeline = Timeline(self.nominal_fps, stated_fps=fps, warn=self._warn)
 
     def _warn(self, message: str) -> None:
         _log.warning("%s: %s", self.name, message)
@@ -222,12 +223,12 @@ class NetworkStream(_LiveCapture):
         if capture.isOpened():
             return capture
         capture.release()
-        raise InputError(self.name, _stream_cause(self.url, self.timeout_s, self._clock() - started_s))
+        raise InputError(self.name, stream_cause(self.url, self.timeout_s, self._clock() - started_s))
 
     def _time_s(self, now_s: float) -> float:
         if self.live or self._capture is None:
             return super()._time_s(now_s)
-        # As VideoFile does: the container's timestamps, repaired (a leap is a discontinuity).
+        # As VideoFile does: the container's timestamps, repaired.
         return self._timeline.time_s(self._capture.get(cv2.CAP_PROP_POS_MSEC) / 1000.0)
 
     def _ended(self, read_s: float) -> bool:
@@ -235,6 +236,8 @@ class NetworkStream(_LiveCapture):
         stalled = read_s >= 0.9 * self.timeout_s
         cause = f"no frame for {self.timeout_s:g} s" if stalled else "the server ended it"
         if not self.frames_read:
+            # FFmpeg opened it and then no frame decoded: ask the server what it sends.
+            cause = (None if stalled else http_answer(self.url, self.timeout_s, opened=True)) or cause
             raise InputError(self.name, f"opened, but no frame arrived ({cause})")
         cut_short = self.header_frames is not None and self.frames_read < self.header_frames * 0.98 - 1
         if not self.live and not stalled and not cut_short:
@@ -272,49 +275,3 @@ def _redact(url: str) -> str:
         return url
     host = parts.netloc.rpartition("@")[2]
     return urlunsplit(parts._replace(netloc=f"{parts.username}:***@{host}"))
-
-
-def _stream_cause(url: str, timeout_s: float, elapsed_s: float) -> str:
-    """Why FFmpeg could not open ``url``: look at the network once, after the failure."""
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower()
-    if scheme in _TCP_PORTS and parts.hostname:
-        try:
-            port = parts.port or _TCP_PORTS[scheme]
-        except ValueError:
-            return "not a valid URL (bad port)"
-        if not port:
-            return "not a valid URL (no port)"
-        try:
-            with socket.create_connection((parts.hostname, port), timeout=min(timeout_s, 5.0)):
-                pass
-        except socket.gaierror:
-            return f"unknown host {parts.hostname!r}"
-        except ConnectionRefusedError:
-            return f"connection refused by {parts.hostname}:{port}"
-        except TimeoutError:
-            return f"no answer from {parts.hostname}:{port} within {min(timeout_s, 5.0):g} s"
-        except OSError as e:
-            return f"cannot connect to {parts.hostname}:{port} ({e.strerror or e})"
-        if scheme in ("http", "https"):
-            answer = _http_answer(url, timeout_s)
-            if answer:
-                return answer
-    if elapsed_s >= 0.9 * timeout_s:
-        return f"no video arrived within {timeout_s:g} s (open timeout)"
-    return "FFmpeg cannot read a video stream from it (not a video, or an unsupported format)"
-
-
-def _http_answer(url: str, timeout_s: float) -> str | None:
-    """What an http(s) server answers that is not a video, or None when nothing looks wrong."""
-    try:
-        with urllib.request.urlopen(url, timeout=min(timeout_s, 5.0)) as response:
-            kind = response.headers.get_content_type()
-    except urllib.error.HTTPError as e:
-        return f"the server answered HTTP {e.code} {e.reason}"
-    except (urllib.error.URLError, OSError) as e:
-        reason = getattr(e, "reason", e)
-        return f"the server's answer could not be read ({reason})"
-    if kind.startswith("text/"):
-        return f"the server answered with {kind}, not a video stream"
-    return None

@@ -6,14 +6,20 @@ MPEG-TS clock). :class:`Timeline` takes the raw timestamps of one source, in ord
 times that vidclass uses. The rules:
 
 * the first frame is at 0 (or at the offset a reconnected stream continues from);
-* a timestamp that does not move forward, or leaps further than ``max_step_s``, becomes the previous
-  time plus one frame period;
+* a timestamp that does not move forward becomes the previous time plus one frame period;
+* a gap longer than one frame period (at most 1 s) plus :data:`MAX_GAP_S` is cut, with a warning
+  (:data:`WARNED_CUTS` of them, then one that says more were cut): the frame after
+  it comes one period after the one before, and every later time moves back by as much. A file of
+  7 KB whose timestamps leap by a year otherwise asks the resampler for a year of repeated frames,
+  and a model of 10-second actions sees nothing in one frame held for longer than a clip;
 * the frame period is the nominal frame rate's, else the median of the last
-  :data:`HISTORY_STEPS` steps between timestamps, else :data:`FALLBACK_FPS`'s;
+  :data:`HISTORY_STEPS` plausible steps between timestamps, else :data:`FALLBACK_FPS`'s;
 * a source with neither a plausible frame rate nor plausible timestamps (its first step is outside
   :data:`PLAUSIBLE_FPS`) is timed at :data:`FALLBACK_FPS` from then on, with a warning.
 
-Pure arithmetic: nothing here decodes or reads a clock.
+So a frame is never held longer than 11 s, whatever the timestamps say: the resampler gives at most
+11 s of output frames for each frame a source decodes. Pure arithmetic: nothing here decodes or
+reads a clock.
 """
 
 from __future__ import annotations
@@ -31,6 +37,11 @@ PLAUSIBLE_FPS = (1.0, 1000.0)
 FALLBACK_FPS = 25.0
 #: Steps between timestamps that the frame period is the median of, when there is no frame rate.
 HISTORY_STEPS = 32
+#: The longest gap between two frames, beyond one frame period, that is kept as it is (seconds):
+#: the length of a Kinetics clip. Any longer gap is cut (see the module docstring).
+MAX_GAP_S = 10.0
+#: Cut gaps that get a warning each; the next one says that further cuts are silent.
+WARNED_CUTS = 3
 
 
 def plausible_fps(fps: float) -> bool:
@@ -46,8 +57,8 @@ class Timeline:
     """Repairs the raw timestamps of one source into times that move forward (see the module).
 
     ``nominal_fps`` is the container's frame rate when plausible (None otherwise), ``stated_fps``
-    what the container said (for the warning), ``max_step_s`` the longest step taken as it is
-    (None: no limit). ``warn`` receives what the user should know.
+    what the container said (for the warning), ``max_gap_s`` the longest gap beyond one frame period
+    that is kept. ``warn`` receives what the user should know.
     """
 
     def __init__(
@@ -55,13 +66,16 @@ class Timeline:
         nominal_fps: float | None,
         *,
         stated_fps: float = math.nan,
-        max_step_s: float | None = None,
+        max_gap_s: float = MAX_GAP_S,
         warn: Callable[[str], None] = lambda message: None,
     ) -> None:
         self.nominal_fps = nominal_fps
         self.stated_fps = stated_fps
-        self.max_step_s = max_step_s
+        self.max_gap_s = max_gap_s
         self.warn = warn
+        #: Gaps cut so far, and the seconds taken out of the timeline.
+        self.cuts = 0
+        self.cut_s = 0.0
         #: Frames timed so far.
         self.frames = 0
         #: Time of the last frame timed (seconds).
@@ -84,9 +98,11 @@ class Timeline:
             if self.frames == 1 and self.nominal_fps is None and not plausible_step(step_s):
                 self._use_fallback_rate(step_s)
                 time_s = 1.0 / FALLBACK_FPS
-            elif not math.isfinite(step_s) or step_s <= 0 or (self.max_step_s is not None and step_s > self.max_step_s):
+            elif not math.isfinite(step_s) or step_s <= 0:
                 time_s = self.last_s + self.period_s()
-            else:
+            elif step_s > min(self.period_s(), 1.0 / PLAUSIBLE_FPS[0]) + self.max_gap_s:
+                time_s = self._cut(step_s)
+            elif plausible_step(step_s):  # the period is the median of plausible steps only
                 self._steps.append(step_s)
         self.last_s = time_s
         self.frames += 1
@@ -111,6 +127,22 @@ class Timeline:
         """The next timestamp starts a new segment (a reconnected stream): it follows the last frame."""
         self._offset_s = self.end_s()
         self._first_raw_s = None
+
+    def _cut(self, step_s: float) -> float:
+        """Time of the frame after a gap of ``step_s`` that is too long: one period after the last."""
+        period_s = self.period_s()
+        self._offset_s -= step_s - period_s
+        self.cuts += 1
+        self.cut_s += step_s - period_s
+        if self.cuts <= WARNED_CUTS:
+            self.warn(
+                f"the timestamps leap {step_s:.1f} s forward after {self.last_s:.3f} s: the gap is cut to one frame "
+                f"period (longer than {self.max_gap_s:g} s), so later times are {self.cut_s:.1f} s earlier than "
+                "the container's"
+            )
+        elif self.cuts == WARNED_CUTS + 1:
+            self.warn(f"more gaps longer than {self.max_gap_s:g} s: cut as well, without a warning each")
+        return self.last_s + period_s
 
     def _use_fallback_rate(self, step_s: float) -> None:
         self._fixed_rate = True
