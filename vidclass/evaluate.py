@@ -85,6 +85,10 @@ def _load_csv(path: Path) -> list[LabelledVideo]:
             rows = [row for row in csv.reader(f) if any(cell.strip() for cell in row)]
     except UnicodeDecodeError as e:
         raise UsageError(f"{path}: not a UTF-8 CSV file ({e.reason})") from e
+    except csv.Error as e:  # a field over the csv module's limit, a NUL byte
+        raise UsageError(f"{path}: not a CSV of path,label ({e})") from e
+    except OSError as e:
+        raise UsageError(f"{path}: cannot be read ({e.strerror or e})") from e
     if not rows:
         raise UsageError(f"{path}: the CSV is empty")
     header = [cell.strip().casefold() for cell in rows[0]]

@@ -131,7 +131,8 @@ def _partial_name(path: Path) -> Path:
 
 def _open_writer(path: Path, fps: float, size: tuple[int, int]) -> tuple[cv2.VideoWriter, str, str]:
     for fourcc, name in CODECS:
-        writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
+        # An absolute name: FFmpeg reads a relative "pipe:0" or "concat:a|b" as a protocol.
+        writer = cv2.VideoWriter(os.path.abspath(path), cv2.VideoWriter_fourcc(*fourcc), fps, size)
         if writer.isOpened():
             return writer, fourcc, name
         writer.release()

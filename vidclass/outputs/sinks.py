@@ -97,13 +97,18 @@ def open_sinks(
     """The sinks of a run. CSV files and records have one label/score column pair per ranked label:
     ``top_k``, or the model's number of classes when it has fewer."""
     ranked = min(top_k, classes)
-    # --resume: the report covers the whole file, the earlier run's records too (JSON Lines only:
-    # a CSV holds the top-k, not the windows a report draws).
-    earlier = None
-    if report is not None and resume and output is not None and format_for(output) is Format.jsonl:
-        earlier = read_records(output).records if os.path.exists(output) else None
-    report_sink = ReportSink(report, run or RunInfo(), force=force, earlier=earlier) if report is not None else None
     file = open_output(output, ranked, force=force, resume=resume) if output is not None else None
+    try:
+        # --resume: the report covers the whole file, the earlier run's records too (read once the
+        # file is locked as this run's; JSON Lines only: a CSV holds the top-k, not the windows).
+        earlier = None
+        if report is not None and resume and output is not None and format_for(output) is Format.jsonl:
+            earlier = read_records(output).records
+        report_sink = ReportSink(report, run or RunInfo(), force=force, earlier=earlier) if report is not None else None
+    except BaseException:
+        if file is not None:
+            file.close()
+        raise
     try:
         records = stdout_writer(piped, ranked, stdout()) if piped is not None and stdout is not None else None
     except BaseException:
