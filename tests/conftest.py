@@ -12,8 +12,34 @@ import os
 from pathlib import Path
 
 import pytest
+from synthetic import RGB, make_tiny_model, solid_frames, write_video
+
+from vidclass import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# -- synthetic inputs: the tiny colour model and short videos (tests/synthetic.py) -----------------
+
+
+@pytest.fixture()
+def tiny_model(tmp_path: Path) -> Path:
+    """The tiny colour model (``make_tiny_model``), a fresh file in each test's ``tmp_path``."""
+    return make_tiny_model(tmp_path / "tiny.onnx")
+
+
+@pytest.fixture()
+def rgb_video(tmp_path: Path) -> Path:
+    """``RGB``: 2 s red, then 2 s green, then 1 s blue, at 10 fps (the tiny model's rate)."""
+    return write_video(tmp_path / "rgb.avi", solid_frames(RGB), 10)
+
+
+@pytest.fixture(scope="session")
+def real_classifier(real_model: Path) -> Classifier:
+    """The real I3D on ONNX Runtime's CPU provider, loaded once for every test that only predicts."""
+    return Classifier(real_model, provider="cpu")
+
+
+# -- real assets ------------------------------------------------------------------------------------
 
 
 def _need(path: Path, what: str) -> Path:

@@ -1,20 +1,30 @@
 """Builders for small synthetic inputs: videos written with OpenCV and tiny ONNX models that carry
-real vidclass metadata. Nothing here touches the real I3D model."""
+real vidclass metadata; and ``invoke``, the CLI run in-process. Nothing here touches the real I3D
+model. The fixtures built on these (``tiny_model``, ``rgb_video``) are in conftest.py."""
 
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
+from click.testing import Result
 from onnx import TensorProto, helper
+from typer.testing import CliRunner
 
+from vidclass.cli import app
 from vidclass.spec import ModelSpec
 
 COLORS = ("red", "green", "blue")
+RGB = ["red"] * 20 + ["green"] * 20 + ["blue"] * 10  # 5 s at 10 fps, the tiny model's rate
+_RUNNER = CliRunner()
+# The real command in a child process (real pipes, signals and argv bytes); the checkout need not be
+# installed, only importable, as ``python -m pytest`` from its root makes it.
+VIDCLASS = (sys.executable, "-c", "from vidclass.cli import main; main()")
 
 TINY_SPEC = ModelSpec(
     name="tiny-colour",
@@ -104,6 +114,12 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str = 
         writer.write(frame)
     writer.release()
     return path
+
+
+def invoke(*args: str | Path, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """``vidclass ARGS...`` run in-process by Typer's CliRunner; ``result.stdout`` and ``result.stderr``
+    are kept apart, so a test sees what goes where."""
+    return _RUNNER.invoke(app, [str(a) for a in args], input=input, env=env)
 
 
 def interruptible() -> None:

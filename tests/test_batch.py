@@ -17,11 +17,9 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier, ClipResult, ErrorResult
-from vidclass.cli import app
 from vidclass.engines import classify_paths
 from vidclass.engines.decode import decode_clips
 from vidclass.errors import InputError
@@ -29,17 +27,7 @@ from vidclass.outputs.records import csv_header
 from vidclass.outputs.render import BatchProgress
 from vidclass.sources.inputs import expand_inputs
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def invoke(*args: str | Path, input: str | None = None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture()

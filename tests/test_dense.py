@@ -16,7 +16,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 from onnx import TensorProto, helper
-from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
+from synthetic import invoke, solid_frames, tiny_spec, write_video
 
 from vidclass import Classifier
 from vidclass.classifier import Mode
@@ -205,12 +205,11 @@ def test_wrong_header_is_corrected_by_a_second_pass(tmp_path: Path, same_model: 
     assert [(t.label, t.score) for t in result.top] == [(t.label, t.score) for t in reference.top]
 
 
-def test_dense_on_the_colour_model_matches_windows_per_window(tmp_path: Path) -> None:
+def test_dense_on_the_colour_model_matches_windows_per_window(tiny_model: Path, tmp_path: Path) -> None:
     """A model with a one-frame field: dense window scores are exactly independent windows'."""
-    model = make_tiny_model(tmp_path / "tiny.onnx")
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 20 + ["blue"] * 20, (40, 56)), 10.0)
-    windows = Classifier(model, provider="cpu").predict(video)
-    dense = Classifier(model, provider="cpu", mode="dense").predict(video)
+    windows = Classifier(tiny_model, provider="cpu").predict(video)
+    dense = Classifier(tiny_model, provider="cpu", mode="dense").predict(video)
     assert [(w.start_s, w.end_s) for w in windows.windows] == [(w.start_s, w.end_s) for w in dense.windows]
     for a, b in zip(windows.windows, dense.windows, strict=True):
         assert [t.label for t in a.top] == [t.label for t in b.top]
@@ -276,18 +275,10 @@ def test_chunk_dataclass() -> None:
 
 
 def test_cli_dense_mode_json(tmp_path: Path, same_model: Path) -> None:
-    from typer.testing import CliRunner
-
-    from vidclass.cli import app
-
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 30 + ["blue"] * 30, (40, 56)), 10.0)
-    result = CliRunner().invoke(
-        app, ["predict", str(video), "--model", str(same_model), "--mode", "dense", "--json", "--quiet"]
-    )
+    result = invoke("predict", video, "--model", same_model, "--mode", "dense", "--json", "--quiet")
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
     assert rec["frames"] == 60 and rec["windows"][0]["start_s"] == 0.0
-    refused = CliRunner().invoke(
-        app, ["predict", str(video), "--model", str(same_model), "--mode", "dense", "--workers", "2"]
-    )
+    refused = invoke("predict", video, "--model", same_model, "--mode", "dense", "--workers", "2")
     assert refused.exit_code == 2 and "--mode dense" in refused.stderr

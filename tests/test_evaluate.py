@@ -10,24 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier
-from vidclass.cli import app
 from vidclass.errors import UsageError
 from vidclass.evaluate import evaluate, load_dataset, match_labels, normalise_label
-
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 def _video(path: Path, colour: str) -> Path:

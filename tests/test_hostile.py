@@ -27,7 +27,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import wave
 from collections.abc import Callable
@@ -38,36 +37,24 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from synthetic import interruptible, make_tiny_model, solid_frames, tiny_spec, write_video
-from typer.testing import CliRunner
+from synthetic import VIDCLASS, interruptible, invoke, make_tiny_model, solid_frames, tiny_spec, write_video
 
 from vidclass import Classifier
 from vidclass import sources as sources_module
-from vidclass.cli import app
 from vidclass.clips import iter_clips
 from vidclass.errors import InputError
 from vidclass.sources import FALLBACK_FPS, NetworkStream, VideoFile
 
-runner = CliRunner()
 COLOURS = ["red"] * 10 + ["green"] * 10 + ["blue"] * 10  # 3 s at 10 fps, the tiny model's rate
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
 # Generous: only ever reached when something hangs, which is the failure these tests look for.
 HANG_S = 120
 
 
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
-
-
 def cli(args: list[str | bytes | Path], *, env: dict[str, str] | None = None, cwd: Path | None = None):
     """The real command in a child process (real pipes, real signals, real argv bytes)."""
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", *(os.fspath(a) for a in args)]
+    command = [*VIDCLASS, *(os.fspath(a) for a in args)]
     return subprocess.run(command, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=HANG_S)
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture()
@@ -680,8 +667,7 @@ def test_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path, tiny_model: 
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"{good}\n" * 200)
     script = '"$@" | head -1; exit "${PIPESTATUS[0]}"'
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict",
-               str(good), f"@{listing}", "--model", str(tiny_model), *mode]
+    command = [*VIDCLASS, "predict", str(good), f"@{listing}", "--model", str(tiny_model), *mode]
     done = subprocess.run(["bash", "-c", script, "bash", *command], capture_output=True, text=True, timeout=HANG_S)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no traceback, no "Exception ignored", no BrokenPipeError
@@ -703,8 +689,7 @@ def test_ctrl_c_during_a_batch_leaves_whole_records_and_a_summary(
 ) -> None:
     out = tmp_path / "results.jsonl"
     mode = [m.replace("{out}", str(out)) for m in mode]
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", f"@{many_inputs}",
-               "--model", str(tiny_model), *mode]
+    command = [*VIDCLASS, "predict", f"@{many_inputs}", "--model", str(tiny_model), *mode]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
     try:
         if "--output" in mode:  # nothing on stdout: wait for the first record in the file
