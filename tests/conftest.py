@@ -18,6 +18,17 @@ from vidclass import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
+# -- markers: every family of slow tests is `slow`, so `-m "not slow"` is the fast inner loop --------
+
+SLOW_FAMILIES = ("real", "ray", "spawn", "subprocess", "kill", "ffmpeg", "fuzz", "network", "browser")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(family) for family in SLOW_FAMILIES):
+            item.add_marker(pytest.mark.slow)
+
+
 # -- synthetic inputs: the tiny colour model and short videos (tests/synthetic.py) -----------------
 
 

@@ -103,6 +103,7 @@ def test_codec_falls_back_and_says_which(
     assert not (tmp_path / "none.mp4").exists()
 
 
+@pytest.mark.slow
 def test_plot_file_is_a_png(tiny_model: Path, red_blue: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
     out = tmp_path / "timeline.png"

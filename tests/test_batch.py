@@ -249,7 +249,9 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.subprocess
+@pytest.mark.kill
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.spawn)])
 @pytest.mark.parametrize("ext", ["jsonl", "csv"])
 def test_resume_after_a_kill_gives_every_source_once(
     tiny_model: Path, folder: Path, tmp_path: Path, workers: int, ext: str
@@ -328,6 +330,7 @@ def test_resume_refuses_a_csv_with_other_columns(tiny_model: Path, folder: Path,
 # --- workers ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.spawn
 def test_results_do_not_depend_on_the_number_of_workers(tiny_model: Path, folder: Path) -> None:
     clf = Classifier(tiny_model, top_k=2)
     items = list(expand_inputs([folder, folder / "missing.avi"]))
@@ -355,6 +358,7 @@ def crash_on_a_and_e(path, spec, window_frames, hop_frames):
     yield from decode_clips(path, spec, window_frames, hop_frames)
 
 
+@pytest.mark.spawn
 def test_a_crashing_decoder_costs_one_file(tiny_model: Path, folder: Path) -> None:
     clf = Classifier(tiny_model)
     # a_red.avi is the first file (a fresh process takes over), e_green.avi the last (none needed).
@@ -367,6 +371,7 @@ def test_a_crashing_decoder_costs_one_file(tiny_model: Path, folder: Path) -> No
     assert good == ["b_green.avi", "c_blue.avi", "d_red.avi"]
 
 
+@pytest.mark.spawn
 def test_stopping_early_ends_the_workers(tiny_model: Path, folder: Path) -> None:
     """What Ctrl-C or a closed pipe does to a run: the generator is closed mid-way."""
     import multiprocessing
@@ -378,6 +383,7 @@ def test_stopping_early_ends_the_workers(tiny_model: Path, folder: Path) -> None
     assert not [p for p in multiprocessing.active_children() if p.name == "vidclass-decoder"]
 
 
+@pytest.mark.spawn
 def test_workers_option_in_the_cli(tiny_model: Path, folder: Path) -> None:
     one = invoke("predict", folder, "--model", tiny_model, "--json")
     two = invoke("predict", folder, "--model", tiny_model, "--json", "--workers", "2")
@@ -426,6 +432,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.ray
 def test_ray_engine_gives_the_local_engine_results(
     local_ray, tiny_model: Path, folder: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -445,6 +452,7 @@ def test_ray_engine_gives_the_local_engine_results(
     assert {r["source"] for r in records(on_ray.read_text())} >= {"videos/a_red.avi", "videos/missing.avi"}
 
 
+@pytest.mark.ray
 def test_ray_engine_resumes_like_the_local_one(local_ray, tiny_model: Path, folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     assert invoke("predict", folder / "a_red.avi", "--model", tiny_model, "--output", out).exit_code == 0

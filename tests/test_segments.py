@@ -165,6 +165,7 @@ def test_shape_mismatch_is_an_error() -> None:
         segment(unit_steps(2), np.zeros((3, 5)), LABELS)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.floats(0.0, 1.0), min_size=5, max_size=5), min_size=1, max_size=30),

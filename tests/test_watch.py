@@ -80,6 +80,7 @@ def test_cli_no_realtime_json_equals_predict_json(tiny_model: Path, rgb_video: P
     ]
 
 
+@pytest.mark.slow
 def test_realtime_file_plays_at_its_own_speed(tiny_model: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 10 + ["green"] * 10), 10)
     clf = Classifier(tiny_model, hop_frames=2, top_k=3)
@@ -93,6 +94,7 @@ def test_realtime_file_plays_at_its_own_speed(tiny_model: Path, tmp_path: Path) 
     assert all(r.capture_fps is not None and r.latency_ms >= 0 for r in results)
 
 
+@pytest.mark.slow
 def test_realtime_skips_whole_windows_when_the_model_is_slower(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 10 + ["green"] * 10), 10)
     clf = Classifier(tiny_model, hop_frames=1, top_k=3)  # a window every 0.1 s ...
@@ -224,6 +226,7 @@ def test_camera_frames_are_timed_by_the_capture_clock_and_released(fake_camera) 
     assert len(FakeCapture.released) == 1
 
 
+@pytest.mark.slow
 def test_watching_a_camera_stops_cleanly_and_releases_it(fake_camera, tiny_model: Path) -> None:
     fake_camera()
     clf = Classifier(tiny_model)
@@ -256,6 +259,7 @@ def test_camera_that_does_not_exist(tiny_model: Path) -> None:
 # -- network streams on loopback ------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 30), fps=20) as server:
         result = invoke(
@@ -276,6 +280,8 @@ def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     assert "3 windows" in result.stderr and "max windows reached" in result.stderr
 
 
+@pytest.mark.real
+@pytest.mark.network
 def test_mjpeg_stream_of_a_real_clip(tiny_model: Path, clips_dir: Path) -> None:
     clip = clips_dir / "cleaning_pool_1s.mp4"
     clf = Classifier(tiny_model, top_k=3)
@@ -293,6 +299,7 @@ def test_mjpeg_stream_of_a_real_clip(tiny_model: Path, clips_dir: Path) -> None:
     assert watch.frames >= 24 and results[-1].capture_fps is not None
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(("after", "cause"), [("close", "(the server ended it)"), ("stall", "(no frame for 1 s)")])
 def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> None:
     with MjpegServer(solid_frames(["red"] * 12 + ["green"] * 12), fps=20, after=after) as server:
@@ -304,6 +311,7 @@ def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> No
     assert result.stdout.splitlines() and all(" s  " in line for line in result.stdout.splitlines())
 
 
+@pytest.mark.network
 def test_stream_reconnects_with_back_off(tiny_model: Path) -> None:
     frames = solid_frames(["blue"] * 10)  # 0.5 s, less than one window, then the server drops it
     with MjpegServer(frames, fps=20, after="close", later="loop") as server:
@@ -319,6 +327,7 @@ def test_stream_reconnects_with_back_off(tiny_model: Path) -> None:
     assert len(records) == 2 and all(rec["start_s"] >= 1.0 for rec in records)
 
 
+@pytest.mark.network
 def test_reconnect_gives_up_after_max_attempts(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["blue"] * 4), fps=20, after="close") as server:
         stream = NetworkStream(server.url, timeout_s=1, reconnect=True, max_reconnects=2, delays_s=(0.05,))
@@ -330,6 +339,7 @@ def test_reconnect_gives_up_after_max_attempts(tiny_model: Path) -> None:
     assert stream.segment == 0
 
 
+@pytest.mark.network
 def test_hls_playlist_is_timed_by_its_container(tiny_model: Path, tmp_path: Path) -> None:
     # HLS arrives a segment at a time, far faster than real time: arrival times would be wrong.
     colors = ["red"] * 20 + ["green"] * 20 + ["blue"] * 20
@@ -351,6 +361,7 @@ def test_hls_playlist_is_timed_by_its_container(tiny_model: Path, tmp_path: Path
     assert watch.summary().stopped == "end of video"
 
 
+@pytest.mark.network
 def test_url_that_refuses(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"]), fps=20) as server:
         url = server.url
@@ -362,6 +373,9 @@ def test_url_that_refuses(tiny_model: Path) -> None:
     assert refused.stderr == f"vidclass: {url}: connection refused by 127.0.0.1:{port}\n"
 
 
+@pytest.mark.network
+@pytest.mark.subprocess
+@pytest.mark.kill
 def test_sigint_stops_cleanly(tiny_model: Path) -> None:
     command = [*VIDCLASS, "watch"]
     with MjpegServer(solid_frames(["red"] * 10 + ["green"] * 10), fps=20) as server:
@@ -422,6 +436,7 @@ def test_usage_errors_exit_2(tiny_model: Path, rgb_video: Path, args: list[str],
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.network
 def test_no_realtime_is_for_files(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 5), fps=20) as server:
         result = invoke("watch", "--source", server.url, "--model", tiny_model, "--no-realtime")
@@ -470,6 +485,7 @@ def test_show_draws_the_labels_on_the_video_until_q(tiny_model: Path, rgb_video:
     assert result.stderr.rstrip().endswith("; window closed")
 
 
+@pytest.mark.network
 def test_open_source_picks_the_class(fake_camera, rgb_video: Path, tmp_path: Path) -> None:
     fake_camera()
     with open_source(rgb_video) as video:
