@@ -20,8 +20,8 @@ from rich.console import Console
 from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier, ClipResult, ErrorResult
+from vidclass.classifier import decode
 from vidclass.engines import classify_paths
-from vidclass.engines.decode import decode_clips
 from vidclass.errors import InputError
 from vidclass.outputs.records import csv_header
 from vidclass.outputs.render import BatchProgress
@@ -348,21 +348,22 @@ def test_results_do_not_depend_on_the_number_of_workers(tiny_model: Path, folder
                 assert r.to_dict() == expected[r.source], (workers, r.source)
             else:
                 assert expected[r.source] is None, (workers, r.source)
-    assert [r.to_dict() for r in runs[1]] == [r.to_dict() for r in clf.predict_many([folder, folder / "missing.avi"])]
+    again = classify_paths(clf, expand_inputs([folder, folder / "missing.avi"]))
+    assert [r.to_dict() for r in runs[1]] == [r.to_dict() for r in again]
 
 
-def crash_on_a_and_e(path, spec, window_frames, hop_frames):
+def crash_on_a_and_e(path, recipe):
     """A decoder that dies like FFmpeg segfaulting on a hostile file (used in a worker process)."""
     if Path(path).name.startswith(("a_", "e_")):
         os.kill(os.getpid(), signal.SIGSEGV)
-    yield from decode_clips(path, spec, window_frames, hop_frames)
+    yield from decode(path, recipe)
 
 
 @pytest.mark.spawn
 def test_a_crashing_decoder_costs_one_file(tiny_model: Path, folder: Path) -> None:
     clf = Classifier(tiny_model)
     # a_red.avi is the first file (a fresh process takes over), e_green.avi the last (none needed).
-    results = list(classify_paths(clf, expand_inputs([folder]), workers=2, decode=crash_on_a_and_e))
+    results = list(classify_paths(clf, expand_inputs([folder]), workers=2, decode_fn=crash_on_a_and_e))
     failed = {Path(r.source).name: r.error for r in results if isinstance(r, ErrorResult)}
     assert set(failed) == {"a_red.avi", "e_green.avi", "broken.mp4"}
     for name in ("a_red.avi", "e_green.avi"):

@@ -23,13 +23,13 @@ from rich.console import Console
 from synthetic import RGB, VIDCLASS, interruptible, invoke, solid_frames, write_video
 
 from vidclass import Classifier
-from vidclass import sources as sources_module
-from vidclass.engines.watch import Handover, PendingWindow, Watch
+from vidclass.clips import Clip
+from vidclass.engines.watch import Handover, Watch
 from vidclass.errors import InputError, UsageError
 from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
 from vidclass.sampling import Window
-from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source
+from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source, streams
 
 
 def watch_all(classifier: Classifier, spec: str | Path, **options) -> tuple[list, Watch]:
@@ -117,8 +117,8 @@ def test_realtime_skips_whole_windows_when_the_model_is_slower(tiny_model: Path,
 
 
 def test_handover_keeps_the_newest_window_and_counts_the_skipped() -> None:
-    def item(start: int) -> PendingWindow:
-        return PendingWindow(Window(start, start + 2), 0.0, (np.zeros(1), np.zeros(1)), 0.0)
+    def item(start: int) -> Clip:
+        return Clip(Window(start, start + 2), np.zeros(2), captured_s=0.0)
 
     latest = Handover(keep_every=False)
     for start in range(4):
@@ -200,13 +200,13 @@ class FakeCapture:
 def fake_camera(monkeypatch):
     FakeCapture.released = []
 
-    real = sources_module.cv2.VideoCapture
+    real = streams.cv2.VideoCapture
 
     def install(frames: int = 10_000) -> None:
         def capture(target, *args):  # cameras are opened by index alone; files and URLs stay real
             return FakeCapture(target, frames) if isinstance(target, int) and not args else real(target, *args)
 
-        monkeypatch.setattr(sources_module.cv2, "VideoCapture", capture)
+        monkeypatch.setattr(streams.cv2, "VideoCapture", capture)
 
     return install
 

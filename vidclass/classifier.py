@@ -1,203 +1,343 @@
-"""The Python API: a :class:`Classifier` that the CLI is a thin layer over.
+"""One input through the pipeline: the :class:`Classifier` and its per-file function.
 
     >>> from vidclass import Classifier
-    >>> clf = Classifier()                       # finds models/i3d_kinetics400.onnx
+    >>> clf = Classifier()                       # the model from the search order (vidclass.store)
     >>> result = clf.predict("clip.mp4")
     >>> result.top[0].label, result.top[0].score
     ('arm wrestling', 0.999...)
 
-The pipeline, one module per step::
+A file is classified in three halves that can run in different places (see :mod:`vidclass.engines`):
 
-    sources.VideoFile -> clips.iter_clips (sampling + preprocess) -> session.Session -> scores -> results
+1. :func:`decode` -- sources -> clips: decode, resample, preprocess, cut (windows or dense chunks);
+   it needs only a picklable :class:`Recipe`, so it runs in this process, in a worker process or
+   in a Ray task alike;
+2. :meth:`Classifier.score` -- one clip through the runtime: the per-step logits that count;
+3. :meth:`Classifier.assemble` -- the scored clips of a file -> one :class:`~vidclass.ClipResult`.
+
+:meth:`Classifier.classify` (``predict``) runs the three here, decoding in a thread while the model
+runs. Windows and dense are two modes of the same three halves: they differ in where clips are cut
+(:class:`~vidclass.sampling.Windower` or :class:`~vidclass.dense.ChunkPlanner`) and in how the
+scored clips become window scores.
 """
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import cv2
 import numpy as np
 
-from . import scores
-from .clips import Clip, ClipStats, iter_clips, iter_frames, prefetch
+from . import dense, scores
+from .clips import Clip, ClipMeta, ClipStats, cut_source, prefetch
 from .errors import InputError, UsageError
-from .results import ClipLabel, ClipResult, ErrorResult, LabelScore, Segment, Timeline, WindowResult
-from .runtimes import Precision, Provider, Session
-from .sampling import Window, validate_window
-from .segments import SegmentRule, segment_windows
-from .sources import VideoFile
-from .sources.inputs import expand_inputs
+from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
+from .runtimes import Session
+from .sampling import Window, Windower, validate_window
+from .segments import segment_windows
+from .settings import Mode, Settings
+from .sources import Frame, VideoFile
+from .spec import ModelSpec
+from .thumbnails import Thumbnail, ThumbnailStrip
+
+log = logging.getLogger("vidclass")
 
 # A file that decodes to fewer frames than its header announces, beyond this slack, is reported as
 # probably truncated (containers are often off by one: flipping_pancake.mkv says 311, decodes 310).
 _HEADER_SLACK = 0.02
-#: Windows decoded ahead of the model in windows mode (each 64 x 224 x 224 x 3 float32 = 38.5 MB).
-_WINDOWS_AHEAD = 2
-
-log = logging.getLogger("vidclass")
-
-
-class Mode(str, enum.Enum):
-    """``windows``: each window run on its own (the model's own padding at every window edge).
-    ``dense``: one pass over the whole video in chunks, windows scored from the stitched per-step
-    logits (see :mod:`vidclass.dense`); the clip's score is then exactly a single pass's."""
-
-    windows = "windows"
-    dense = "dense"
+#: Clips decoded ahead of the model: each window is 64 x 224 x 224 x 3 float32 = 38.5 MB, a dense
+#: chunk 3.5 times that, so windows keep two ready and chunks one (decoding overlaps the model either way).
+_AHEAD = {Mode.windows: 2, Mode.dense: 1}
 
 
-class Classifier:
-    """I3D (or any vidclass ONNX model) over sliding windows of a video."""
+@dataclass(frozen=True)
+class SourceFacts:
+    """What the result needs to know about a decoded file (the attributes of a finished VideoFile)."""
 
-    def __init__(
-        self,
-        model: str | os.PathLike[str] | None = None,
-        *,
-        provider: Provider | str = Provider.auto,
-        window_frames: int | None = None,
-        hop_frames: int | None = None,
-        top_k: int = 5,
-        threads: int | None = None,
-        segments: SegmentRule | None = None,
-        mode: Mode | str = Mode.windows,
-        precision: Precision | str = Precision.auto,
-        chunk_frames: int | None = None,
-    ) -> None:
-        self.mode = Mode(mode)
-        self.session = Session(model, provider, threads, precision, memory_arena=self.mode is Mode.windows)
-        #: Dense mode: frames per chunk (see :data:`vidclass.dense.DEFAULT_CHUNK_FRAMES`).
-        self.chunk_frames = chunk_frames
-        self._geometry = None
-        #: When set, every result carries its segments (see :mod:`vidclass.segments`).
-        self.segment_rule = segments
-        self.spec = self.session.spec
-        self.window_frames = window_frames or self.spec.window_frames
-        self.hop_frames = hop_frames or self.spec.hop_frames
-        if top_k < 1:
-            raise UsageError(f"--top-k must be at least 1, got {top_k}")
-        self.top_k = top_k
-        try:
-            validate_window(self.window_frames, self.hop_frames, self.spec.min_frames)
-        except ValueError as e:
-            raise UsageError(str(e)) from e
+    name: str
+    duration_s: float | None
+    header_frames: int | None
+    frames_read: int
+    #: Frames fed to the model, at the model's frame rate.
+    frames: int
+    #: What the decoder found that the user should know (``VideoFile.warnings``).
+    warnings: tuple[str, ...] = ()
+    #: Dense mode: the pass whose clips count (a container that lied about its length costs a second).
+    generation: int = 0
+    #: Small JPEGs across the video, taken in the same decode (``Settings.thumbnails``; for the report).
+    thumbnails: tuple[Thumbnail, ...] = ()
 
-    def predict(self, source: str | os.PathLike[str]) -> ClipResult:
-        """Classify one video file. Raises :class:`InputError` when it cannot be read."""
-        with VideoFile(source) as video:
-            try:
-                if self.mode is Mode.dense:
-                    return self._classify_dense(video, source)
-                return self._classify(video)
-            except cv2.error as e:
-                raise InputError(video.name, f"decoding failed ({str(e).strip().splitlines()[-1]})") from e
 
-    def predict_many(
-        self, inputs: Iterable[str | os.PathLike[str]], *, workers: int = 1
-    ) -> Iterator[ClipResult | ErrorResult]:
-        """Classify files, folders, globs and ``@lists`` (see :mod:`vidclass.sources.inputs`) as they finish;
-        an input that fails yields an :class:`ErrorResult`. ``workers`` > 1 decodes in that many
-        processes (see :mod:`vidclass.engines`)."""
-        from .engines import classify_paths  # batch imports this module
+@dataclass(frozen=True)
+class Opened:
+    """The first thing the decode half says of a file: how many output frames its container
+    announces (None when it does not say), so that progress can show a share of the file."""
 
-        if self.mode is Mode.dense:
-            yield from (result for _, result in self.predict_indexed(expand_inputs(inputs)))
-            return
-        yield from classify_paths(self, expand_inputs(inputs), workers=workers)
+    name: str
+    expected_frames: int | None
+    #: Dense and stream modes: a second pass over a file whose container lied about its length
+    #: starts with a new :class:`Opened` of generation 1 and the length found.
+    generation: int = 0
 
-    def predict_indexed(
-        self, items: Iterable[os.PathLike[str] | InputError], observer: object = None
-    ) -> Iterator[tuple[int, ClipResult | ErrorResult]]:
-        """Dense mode's batch loop (one file after the other, in this process): ``(index, result)``
-        pairs as :func:`vidclass.engines.run` yields them, with the same observer calls."""
-        for index, item in enumerate(items):
-            source = item.source if isinstance(item, InputError) else str(item)
-            if observer is not None:
-                observer.started(index, source)  # type: ignore[attr-defined]
-            result: ClipResult | ErrorResult
-            if isinstance(item, InputError):
-                result = ErrorResult(item.source, item.cause)
-            else:
-                try:
-                    result = self.predict(item)
-                except InputError as e:
-                    result = ErrorResult(e.source, e.cause)
-            if observer is not None:
-                if isinstance(result, ClipResult):
-                    observer.frames(index, result.frames)  # type: ignore[attr-defined]
-                observer.finished(index, result)  # type: ignore[attr-defined]
-            yield index, result
 
-    def _classify(self, video: VideoFile) -> ClipResult:
+@dataclass(frozen=True)
+class Recipe:
+    """What the decode half needs, and nothing else: small and picklable, it travels to decoding
+    workers and Ray tasks. Built by the :class:`Classifier` from its settings and the model."""
+
+    spec: ModelSpec
+    mode: Mode
+    window_frames: int
+    hop_frames: int
+    chunk_frames: int
+    #: The model's temporal geometry, read from its graph: dense mode only.
+    geometry: dense.Geometry | None = None
+    #: Thumbnails to take per file in the same decode (0: none).
+    thumbnails: int = 0
+
+
+Piece = Opened | Clip | SourceFacts
+
+
+def decode(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
+    """The decode half: :class:`Opened`, every clip of one file (data stacked), then its :class:`SourceFacts`.
+
+    Raises :class:`InputError` when the file cannot be read.
+    """
+    name = os.fspath(path)
+    try:
+        if recipe.mode is Mode.dense:
+            yield from _decode_dense(path, recipe)
+        else:
+            yield from _decode_windows(path, recipe)
+    except cv2.error as e:
+        raise InputError(name, f"decoding failed ({str(e).strip().splitlines()[-1]})") from e
+
+
+def _facts(video: VideoFile, frames: int, generation: int = 0, strip: ThumbnailStrip | None = None) -> SourceFacts:
+    return SourceFacts(
+        video.name, video.duration_s, video.header_frames, video.frames_read, frames, tuple(video.warnings),
+        generation, strip.thumbnails() if strip is not None else (),
+    )
+
+
+def _strip(video: VideoFile, recipe: Recipe) -> ThumbnailStrip | None:
+    """A thumbnail strip for this file when the recipe asks for one, spread over its announced duration."""
+    if not recipe.thumbnails:
+        return None
+    announced = video.header_frames / video.nominal_fps if video.header_frames and video.nominal_fps else None
+    return ThumbnailStrip(recipe.thumbnails, announced)
+
+
+def _tap(strip: ThumbnailStrip | None) -> Callable[[Frame], None] | None:
+    return None if strip is None else lambda frame: strip.push(frame.time_s, frame.image)
+
+
+def _opened(video: VideoFile, recipe: Recipe) -> Opened:
+    return Opened(video.name, dense.guess_output_frames(video.header_frames, video.nominal_fps, recipe.spec.frame_rate))
+
+
+def _decode_windows(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
+    stats = ClipStats()
+    with VideoFile(path) as video:
+        yield _opened(video, recipe)
+        strip = _strip(video, recipe)
+        windower = Windower(recipe.window_frames, recipe.hop_frames)
+        yield from cut_source(video, recipe.spec, windower, stats, tap=_tap(strip))
+        yield _facts(video, stats.frames, strip=strip)
+
+
+def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
+    """One pass in chunks; the grid depends on the video's length, which comes from the container
+    and is checked at the end: when the container was wrong the pass is made again (generation 1)."""
+    assert recipe.geometry is not None
+    fps = recipe.spec.frame_rate
+    video = VideoFile(path)
+    opened = _opened(video, recipe)
+    yield opened
+    planned = opened.expected_frames
+    if planned is None:
+        # No frame count in the header: count the frames first (decoding only, no model).
+        with VideoFile(path) as counting:
+            planned = dense.count_output_frames((f.time_s for f in counting), lambda: counting.duration_s, fps)
+    for generation in range(2):
         stats = ClipStats()
-        windows: list[Window] = []
-        window_probs: list[np.ndarray] = []
-        clips = iter_clips(video, self.spec, self.window_frames, self.hop_frames, stats)
-        for clip in prefetch(clips, depth=_WINDOWS_AHEAD):
-            windows.append(clip.window)
-            window_probs.append(self.score_clip(clip))
-        return self._result(video, stats.frames, windows, window_probs)
-
-    def _classify_dense(self, video: VideoFile, source: str | os.PathLike[str]) -> ClipResult:
-        """One pass over the whole video in chunks (see :mod:`vidclass.dense`)."""
-        from . import dense
-
-        if self._geometry is None:
-            self._geometry = dense.read_geometry(self.session.path, self.spec)
-        geometry = self._geometry
-        chunk_frames = self.chunk_frames or dense.DEFAULT_CHUNK_FRAMES
-        fps = self.spec.frame_rate
-        planned = dense.guess_output_frames(video.header_frames, video.nominal_fps, fps)
-        if planned is None:
-            # No frame count in the header: count the frames first (decoding only, no model).
-            with VideoFile(source) as counting:
-                planned = dense.count_output_frames(
-                    (f.time_s for f in counting), lambda: counting.duration_s, fps
-                )
-        for attempt in range(2):
-            stats = ClipStats()
-            # Enough frames ahead for a whole chunk: decoding runs while the model runs on the last one.
-            ahead = dense.frames_ahead(planned, chunk_frames, geometry)
-            frames = prefetch(iter_frames(video, self.spec, stats), depth=ahead)
+        with video:
+            planner = dense.ChunkPlanner(planned, recipe.chunk_frames, recipe.geometry)
+            strip = _strip(video, recipe)
             try:
-                logits = dense.dense_logits(
-                    frames, planned, self.session.run, geometry, chunk_frames, self.spec.min_frames
-                )
-                break
+                yield from cut_source(video, recipe.spec, planner, stats, generation=generation, tap=_tap(strip))
             except dense.LengthMismatch as e:
-                if attempt:
-                    raise
+                if generation:
+                    raise InputError(video.name, "the frame count changed between two decodes of the file") from e
                 log.info("%s: the container announced %d frames at %g fps, there are %d: dense pass made "
                          "again with the right length", video.name, e.planned, fps, e.actual)
                 planned = e.actual
-                video.close()
-                video = VideoFile(source)
-            finally:
-                frames.close()
+                video = VideoFile(path)
+                continue
+            yield _facts(video, stats.frames, generation, strip)
+            return
+
+
+Scored = tuple[ClipMeta, np.ndarray]
+
+
+class FileScorer:
+    """The model half for one file: clips in, the per-step logits that count out.
+
+    Windows and dense chunks are scored independently, so this is the classifier's
+    :meth:`Classifier.score`; a stateful mode (streaming, where each block continues the last)
+    keeps its state here, one object per file in flight, while the session is shared.
+    """
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    def opened(self, opened: Opened) -> None:
+        """A file (or a second pass over it) begins."""
+
+    def score(self, clip: Clip) -> np.ndarray:
+        return self.classifier.score(clip)
+
+    def finish(self) -> np.ndarray | None:
+        """What the file's end adds (a stateful mode's flush), or None."""
+        return None
+
+
+class Classifier:
+    """I3D (or any vidclass ONNX model) over a video, as :class:`~vidclass.settings.Settings` say.
+
+    ``Classifier(model, provider=..., window_frames=..., ...)`` takes the settings' fields as
+    keyword arguments; ``Classifier(settings=...)`` takes a whole :class:`Settings`.
+    """
+
+    def __init__(self, model: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
+                 **options: Any) -> None:
+        settings = (settings or Settings()).replace(**options)
+        if model is not None:
+            settings = settings.replace(model=os.fspath(model))
+        self.session = Session(
+            settings.model, settings.provider, settings.threads, settings.precision,
+            memory_arena=settings.mode is Mode.windows,
+        )
+        self.spec = spec = self.session.spec
+        window_frames = settings.window_frames or spec.window_frames
+        hop_frames = settings.hop_frames or spec.hop_frames
         try:
-            result = dense.dense_scores(
-                logits, stats.frames, geometry, self.window_frames, self.hop_frames, self.spec.min_frames
-            )
-            return self._result(video, stats.frames, result.windows, result.window_probs, result.clip_probs)
-        finally:
-            video.close()
+            validate_window(window_frames, hop_frames, spec.min_frames)
+        except ValueError as e:
+            raise UsageError(str(e)) from e
+        #: The settings as run: the model's path and defaults filled in. What workers and actors get.
+        self.settings = settings.replace(
+            model=str(self.session.path), window_frames=window_frames, hop_frames=hop_frames
+        )
+        geometry = dense.read_geometry(self.session.path, spec) if settings.mode is Mode.dense else None
+        #: What the decode half needs (see :func:`decode`).
+        self.recipe = Recipe(
+            spec, settings.mode, window_frames, hop_frames, settings.chunk_frames or dense.DEFAULT_CHUNK_FRAMES,
+            geometry, settings.thumbnails,
+        )
+
+    @property
+    def mode(self) -> Mode:
+        return self.settings.mode
+
+    @property
+    def window_frames(self) -> int:
+        assert self.settings.window_frames is not None
+        return self.settings.window_frames
+
+    @property
+    def hop_frames(self) -> int:
+        assert self.settings.hop_frames is not None
+        return self.settings.hop_frames
+
+    @property
+    def top_k(self) -> int:
+        return self.settings.top_k
+
+    @property
+    def ahead(self) -> int:
+        """Clips the decode half may run ahead of the model."""
+        return _AHEAD[self.mode]
+
+    # -- the three halves -----------------------------------------------------------------------
+
+    def decode(self, source: str | os.PathLike[str]) -> Iterator[Piece]:
+        """:func:`decode` with this classifier's recipe."""
+        return decode(source, self.recipe)
+
+    def score(self, clip: Clip) -> np.ndarray:
+        """One clip through the model: its per-step logits ``[steps, classes]`` that count."""
+        logits = self.session.run(clip.data[np.newaxis])[0]
+        return logits[clip.keep_from : clip.keep_to]
+
+    def file_scorer(self) -> FileScorer:
+        """A model half for one file (see :class:`FileScorer`)."""
+        return FileScorer(self)
 
     def score_clip(self, clip: Clip) -> np.ndarray:
-        """One window's class probabilities: what every engine computes per clip (see batch.py)."""
-        logits = self.session.run(clip.data[np.newaxis])
-        return scores.window_probabilities(logits[0])
+        """One window's class probabilities (what ``watch`` shows for each window)."""
+        return scores.window_probabilities(self.score(clip))
+
+    def assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
+        """The result of one file from its scored clips, in the order they were cut (clips of an
+        earlier dense pass than ``facts.generation`` are ignored)."""
+        scored = [(meta, logits) for meta, logits in scored if meta.generation == facts.generation]
+        if self.mode is Mode.dense:
+            assert self.recipe.geometry is not None
+            stitched = dense.dense_scores(
+                dense.stitch(logits for _, logits in scored), facts.frames, self.recipe.geometry,
+                self.window_frames, self.hop_frames, self.spec.min_frames,
+            )
+            return self._result(facts, stitched.windows, stitched.window_probs, stitched.clip_probs)
+        windows = [meta.window for meta, _ in scored]
+        return self._result(facts, windows, [scores.window_probabilities(logits) for _, logits in scored])
+
+    # -- one file, here ---------------------------------------------------------------------------
+
+    def classify(
+        self,
+        source: str | os.PathLike[str],
+        on_clip: Callable[[ClipMeta], None] | None = None,
+        on_open: Callable[[Opened], None] | None = None,
+    ) -> ClipResult:
+        """The per-file function: decode in a thread (a few clips ahead), score each clip here,
+        assemble. ``on_open`` and ``on_clip`` hear the file open and each scored clip (progress).
+        Raises :class:`InputError`."""
+        scorer = self.file_scorer()
+        scored: list[Scored] = []
+        for piece in prefetch(self.decode(source), depth=self.ahead):
+            if isinstance(piece, Opened):
+                scorer.opened(piece)
+                if on_open is not None:
+                    on_open(piece)
+            elif isinstance(piece, SourceFacts):
+                return self.assemble(piece, with_tail(scored, scorer.finish(), piece))
+            else:
+                scored.append((piece.meta(), scorer.score(piece)))
+                if on_clip is not None:
+                    on_clip(scored[-1][0])
+        raise AssertionError("decode ended without the file's facts")  # decode always ends with them
+
+    def predict(self, source: str | os.PathLike[str]) -> ClipResult:
+        """Classify one video file (:meth:`classify`). Raises :class:`InputError` when it cannot be read.
+        For many inputs, see :func:`vidclass.engines.run`."""
+        return self.classify(source)
+
+    # -- assembling -------------------------------------------------------------------------------
 
     def _result(
         self,
-        video: VideoFile,
-        frames: int,
+        facts: SourceFacts,
         windows: list[Window],
         window_probs: list[np.ndarray],
         clip_probs: np.ndarray | None = None,
     ) -> ClipResult:
-        spec, fps = self.spec, self.spec.frame_rate
+        spec, fps, frames = self.spec, self.spec.frame_rate, facts.frames
         bounds = [(w.start_s(fps), w.end_s(fps)) for w in windows]
         if clip_probs is None:
             clip_probs = scores.clip_probabilities(window_probs)
@@ -219,16 +359,16 @@ class Classifier:
                 f"short video: {frames} frames at {fps:g} fps, less than one {self.window_frames}-frame "
                 f"window; classified as one window of {frames} frames{held}"
             )
-        expected = video.header_frames
-        if expected and video.frames_read < expected * (1 - _HEADER_SLACK) - 1:
+        expected = facts.header_frames
+        if expected and facts.frames_read < expected * (1 - _HEADER_SLACK) - 1:
             warnings.append(
-                f"decoded {video.frames_read} of the {expected} frames the header announces: "
+                f"decoded {facts.frames_read} of the {expected} frames the header announces: "
                 "the file may be truncated; classified what could be decoded"
             )
-        warnings.extend(getattr(video, "warnings", ()))  # the source's own (damaged data, implausible timing)
+        warnings.extend(facts.warnings)  # the source's own (damaged data, implausible timing)
         return ClipResult(
-            source=video.name,
-            duration_s=float(video.duration_s or 0.0),
+            source=facts.name,
+            duration_s=float(facts.duration_s or 0.0),
             frames=frames,
             frame_rate=fps,
             window_frames=self.window_frames,
@@ -240,13 +380,21 @@ class Classifier:
             warnings=tuple(warnings),
             segments=self._segments(bounds, timeline),
             timeline=timeline,
+            thumbnails=facts.thumbnails,
         )
 
     def _segments(self, bounds: list[tuple[float, float]], timeline: Timeline) -> tuple[Segment, ...] | None:
-        if self.segment_rule is None:
+        if self.settings.segments is None:
             return None
-        rule = self.segment_rule.with_default_duration(self.window_frames / self.spec.frame_rate)
+        rule = self.settings.segments.with_default_duration(self.window_frames / self.spec.frame_rate)
         return segment_windows(bounds, timeline.probs, self.spec.labels, rule)
 
     def _labels(self, probs: np.ndarray) -> tuple[LabelScore, ...]:
         return tuple(LabelScore(self.spec.labels[i], p) for i, p in scores.top_k(probs, self.top_k))
+
+
+def with_tail(scored: list[Scored], tail: np.ndarray | None, facts: SourceFacts) -> list[Scored]:
+    """``scored`` and, when the model half's end added steps (a flush), those as a last piece."""
+    if tail is None:
+        return scored
+    return [*scored, (ClipMeta(Window(facts.frames, facts.frames), generation=facts.generation), tail)]

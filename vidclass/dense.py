@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import logging
 import math
-import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +47,7 @@ from pathlib import Path
 import numpy as np
 
 from . import scores
+from .clips import Clip, Cut, Cutter
 from .errors import SpecError, UsageError
 from .sampling import Resampler, Window, output_frame_count, plan_windows
 from .spec import ModelSpec
@@ -154,16 +154,52 @@ class LengthMismatch(Exception):
         self.actual = actual
 
 
+class ChunkPlanner:
+    """The :class:`~vidclass.clips.Planner` of dense mode: :func:`plan_chunks` said as frames arrive.
+
+    :meth:`push` (once per output frame) returns the chunk that frame completes; :meth:`finish`
+    returns the last one and raises :class:`LengthMismatch` when the video did not have the
+    ``n_frames`` the chunks were planned for. A video that fits in one chunk may have any length
+    up to ``chunk_frames``: its one chunk is cut at the end.
+    """
+
+    def __init__(self, n_frames: int, chunk_frames: int, geometry: Geometry) -> None:
+        self.n_frames = n_frames
+        self.plan = plan_chunks(n_frames, chunk_frames, geometry)
+        self.single = len(self.plan) == 1
+        self.span_frames = chunk_frames if self.single else self.plan[0].frames
+        self.count = 0
+        self._next = 0
+
+    def push(self) -> Cut | None:
+        self.count += 1
+        if self.single or self._next >= len(self.plan) - 1:
+            return None  # the last chunk is cut by finish(), once the length is known to be right
+        chunk = self.plan[self._next]
+        if chunk.stop != self.count:
+            return None
+        self._next += 1
+        return Cut(Window(chunk.start, chunk.stop), chunk.keep_from, chunk.keep_to)
+
+    def finish(self) -> Cut | None:
+        if self.count == 0:
+            return None
+        if self.single:
+            if self.count > self.span_frames:
+                raise LengthMismatch(self.n_frames, self.count)
+            return Cut(Window(0, self.count))
+        if self.count != self.n_frames:
+            raise LengthMismatch(self.n_frames, self.count)
+        last = self.plan[-1]
+        return Cut(Window(last.start, last.stop), last.keep_from, last.keep_to)
+
+
 Run = Callable[[np.ndarray], np.ndarray]
 
 
-@dataclass
-class DenseTiming:
-    """Where the time of a dense pass went (seconds)."""
-
-    model_s: float = 0.0
-    chunks: int = 0
-    frames_run: int = 0
+def stitch(kept: Iterable[np.ndarray]) -> np.ndarray:
+    """The per-step logits of one pass, from each chunk's kept logits ``[steps, classes]`` in order."""
+    return np.concatenate(list(kept))
 
 
 def dense_logits(
@@ -173,61 +209,31 @@ def dense_logits(
     geometry: Geometry,
     chunk_frames: int = DEFAULT_CHUNK_FRAMES,
     min_frames: int = 1,
-    timing: DenseTiming | None = None,
 ) -> np.ndarray:
-    """Per-step logits ``[steps, classes]`` of one pass over ``frames``, computed chunk by chunk.
+    """Per-step logits ``[steps, classes]`` of one pass over already preprocessed ``frames`` (NTHWC),
+    computed chunk by chunk through the same :class:`~vidclass.clips.Cutter` as every clip.
 
     ``frames`` must yield exactly ``n_frames`` frames (else :class:`LengthMismatch`, once the
     stream has been read to its end), except that a video that fits in one chunk may have any
-    length up to ``chunk_frames``. ``run`` maps ``[1, T, ...]`` to ``[1, T', classes]``. One chunk
-    buffer is reused: once a chunk has run, the frames it shares with the next move to the front.
+    length up to ``chunk_frames``. ``run`` maps ``[1, T, ...]`` to ``[1, T', classes]``.
     """
-    timing = timing if timing is not None else DenseTiming()
-    stream = iter(frames)
-    plan = plan_chunks(n_frames, chunk_frames, geometry)
-    if len(plan) == 1:
-        plan = [Chunk(0, chunk_frames, 0, None)]  # whatever length the video turns out to have
-    buffer: np.ndarray | None = None
-    kept: list[np.ndarray] = []
-    count = 0
-    previous: Chunk | None = None
-    for index, chunk in enumerate(plan):
-        filled = 0
-        if previous is not None and buffer is not None and chunk.start < previous.stop:
-            filled = previous.stop - chunk.start
-            # Overlapping source and target: numpy copies through a temporary when they overlap.
-            buffer[:filled] = buffer[chunk.start - previous.start : previous.frames]
-        while filled < chunk.frames:
-            frame = next(stream, None)
-            if frame is None:
-                break
-            if buffer is None:  # np.empty: pages are committed only as frames land
-                buffer = np.empty((plan[0].frames, *frame.shape), np.float32)
-            buffer[filled] = frame
-            filled += 1
-            count += 1
-        if index == len(plan) - 1:
-            rest = sum(1 for _ in stream)
-            if rest or (len(plan) > 1 and filled < chunk.frames):
-                raise LengthMismatch(n_frames, count + rest)
-            if len(plan) == 1:
-                if count == 0:
-                    raise ValueError("no frames")
-                chunk = Chunk(0, count, 0, None)
-        elif filled < chunk.frames:
-            raise LengthMismatch(n_frames, count)
-        assert buffer is not None
-        clip = buffer[: chunk.frames]
-        if chunk.frames < min_frames:  # hold the last frame, as windows mode does for a short video
-            clip = np.concatenate([clip, np.repeat(clip[-1:], min_frames - chunk.frames, axis=0)])
-        began = time.perf_counter()
-        logits = run(clip[np.newaxis])[0]
-        timing.model_s += time.perf_counter() - began
-        timing.chunks += 1
-        timing.frames_run += clip.shape[0]
-        kept.append(logits[chunk.keep_from : chunk.keep_to])
-        previous = chunk
-    return np.concatenate(kept)
+
+    def stack(clip_frames: list[np.ndarray]) -> np.ndarray:
+        if len(clip_frames) < min_frames:  # hold the last frame, as windows mode does for a short video
+            clip_frames = clip_frames + [clip_frames[-1]] * (min_frames - len(clip_frames))
+        return np.stack(clip_frames)
+
+    def kept(clip: Clip) -> np.ndarray:
+        return run(clip.data[np.newaxis])[0][clip.keep_from : clip.keep_to]
+
+    cutter = Cutter(ChunkPlanner(n_frames, chunk_frames, geometry), stack)
+    pieces = []
+    for frame in frames:
+        pieces += [kept(clip) for clip in cutter.push(frame)]
+    pieces += [kept(clip) for clip in cutter.finish()]
+    if not pieces:
+        raise ValueError("no frames")
+    return stitch(pieces)
 
 
 @dataclass(frozen=True)
@@ -257,15 +263,6 @@ def dense_scores(
         window_probs.append(scores.softmax(step_logits[inside].mean(axis=0)))
     clip_probs = scores.softmax(step_logits.mean(axis=0))
     return DenseScores(windows, window_probs, clip_probs, step_logits, centres)
-
-
-def frames_ahead(n_frames: int, chunk_frames: int, geometry: Geometry) -> int:
-    """How many frames the decoder should run ahead: the new frames of one chunk, so that the next
-    chunk is ready when the model finishes the current one (and no more, to bound memory)."""
-    plan = plan_chunks(n_frames, chunk_frames, geometry)
-    if len(plan) == 1:
-        return max(1, min(n_frames, chunk_frames))
-    return plan[1].start  # the advance between chunk starts
 
 
 def guess_output_frames(header_frames: int | None, nominal_fps: float | None, fps_out: float) -> int | None:

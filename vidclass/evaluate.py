@@ -19,20 +19,19 @@ top-1), and every mistake with its top-3; :meth:`EvaluationReport.to_dict` is ``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from .classifier import Classifier
 from .engines import Engine, Observer, run
 from .errors import UsageError
 from .results import ClipResult, ErrorResult, LabelScore
 from .sources import VIDEO_EXTENSIONS
-
-if TYPE_CHECKING:
-    from .classifier import Classifier
 
 #: Top-k accuracies reported; the classifier must rank at least this many labels.
 TOP_K = 5
@@ -177,6 +176,8 @@ class EvaluationReport:
     errors: tuple[ErrorResult, ...]
     #: (true label, top-1) -> count over the counted videos, for the confusion matrix.
     matrix: tuple[tuple[str, str, int], ...]
+    #: Every classified video's own result, in the dataset's order (for ``--report``); not in ``to_dict``.
+    results: tuple[ClipResult | ErrorResult, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -257,16 +258,16 @@ def evaluate(
             workers=workers,
             observer=observer,
             address=address,
-            provider=classifier.session.provider,
         )
     )
-    return score(
+    report = score(
         dataset.data,
         classifier.spec.name,
         [(label, results[i]) for i, (_, label) in enumerate(dataset.counted)],
         dataset.unlabelled,
         dataset.unknown,
     )
+    return dataclasses.replace(report, results=tuple(results[i] for i in range(len(dataset.counted))))
 
 
 def score(
@@ -313,63 +314,3 @@ def score(
         errors=tuple(errors),
         matrix=tuple((t, p, n) for (t, p), n in sorted(matrix.items())),
     )
-
-
-def check_confusion_target(path: str | os.PathLike[str], force: bool) -> None:
-    """Fail before the work, not after it: matplotlib missing, or a file that would be overwritten."""
-    path = Path(path)
-    if path.suffix.lower() != ".png":
-        raise UsageError(f"{path}: the confusion matrix is written as PNG (name it .png)")
-    if path.exists() and not force:
-        raise UsageError(f"{path}: already exists; add --force to overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"{path}: the folder {path.parent} does not exist")
-    _pyplot()
-
-
-def _pyplot() -> Any:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")  # files only, never a window
-        import matplotlib.pyplot as plt
-    except ImportError as e:
-        raise UsageError(f"--confusion needs matplotlib: pip install 'vidclass[plot]' ({e})") from e
-    return plt
-
-
-def confusion_labels(report: EvaluationReport) -> list[str]:
-    """The matrix's axes: every true label, then the other labels that were predicted, sorted."""
-    true = sorted({t for t, _, _ in report.matrix})
-    return true + sorted({p for _, p, _ in report.matrix} - set(true))
-
-
-def save_confusion_png(report: EvaluationReport, path: str | os.PathLike[str]) -> Path:
-    """Rows: true labels; columns: top-1 predictions; each cell the number of videos."""
-    plt = _pyplot()
-    import numpy as np
-
-    labels = confusion_labels(report)
-    rows = sorted({t for t, _, _ in report.matrix})
-    where = {label: i for i, label in enumerate(labels)}
-    counts = np.zeros((len(rows), len(labels)), int)
-    for t, p, n in report.matrix:
-        counts[rows.index(t), where[p]] = n
-    width, height = 2.5 + 0.45 * len(labels), 2.0 + 0.4 * len(rows)
-    fig, ax = plt.subplots(figsize=(max(4.0, width), max(3.0, height)), dpi=100)
-    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
-    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
-    ax.set_yticks(range(len(rows)), rows, fontsize=8)
-    ax.set_xlabel("top-1 prediction")
-    ax.set_ylabel("true label")
-    accuracy = report.top1_accuracy
-    shown = f"{accuracy:.1%}" if accuracy is not None else "n/a"
-    ax.set_title(f"{report.model}: top-1 {shown} on {report.videos} videos", fontsize=9)
-    for r, c in zip(*np.nonzero(counts), strict=True):
-        dark = counts[r, c] > counts.max() / 2
-        ax.text(c, r, str(counts[r, c]), ha="center", va="center", fontsize=8, color="white" if dark else "black")
-    fig.tight_layout()
-    path = Path(path)
-    fig.savefig(path)
-    plt.close(fig)
-    return path

@@ -11,11 +11,25 @@ from typing import Any
 
 import numpy as np
 
-from .runtimes import ModelInfo
+from .thumbnails import Thumbnail
 
 
 def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
+
+
+@dataclass(frozen=True)
+class ModelInfo:
+    """Which model gave a result, and how it was run."""
+
+    name: str
+    version: str
+    sha256: str
+    provider: str
+    path: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"name": self.name, "version": self.version, "sha256": self.sha256, "provider": self.provider}
 
 
 @dataclass(frozen=True)
@@ -105,6 +119,8 @@ class ClipResult:
     #: Computed on request only (``predict --segments``); ``to_dict`` has a "segments" key only then.
     segments: tuple[Segment, ...] | None = None
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    #: Small JPEGs across the video when the run asked for them (``--report``); not in ``to_dict``.
+    thumbnails: tuple[Thumbnail, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -117,6 +117,8 @@ class Windower:
     def __init__(self, window_frames: int, hop_frames: int) -> None:
         self.window_frames = window_frames
         self.hop_frames = hop_frames
+        #: The longest clip cut: the frames a cutter keeps (see :class:`vidclass.clips.Cutter`).
+        self.span_frames = window_frames
         self.count = 0
         self._last_stop = 0
 

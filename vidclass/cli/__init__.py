@@ -12,7 +12,9 @@ import io
 import json
 import logging
 import os
+import shlex
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, BinaryIO
 
@@ -20,13 +22,12 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
-from .. import __version__
-from .. import engines as batch
+from .. import engines
 from .. import evaluate as evaluation
-from ..classifier import Classifier, Mode
+from ..classifier import Classifier
 from ..engines import Engine
 from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, EXIT_USAGE, UsageError, VidclassError
-from ..outputs.records import Format, check_output_options, open_output, stdout_writer
+from ..outputs.records import Format, check_output_options, source_key
 from ..outputs.render import (
     BatchProgress,
     batch_summary,
@@ -37,11 +38,14 @@ from ..outputs.render import (
     watch_view,
     watch_waiting,
 )
+from ..outputs.report import RunInfo, check_report_target
+from ..outputs.sinks import ReportSink, Sinks, open_sinks
 from ..results import ClipResult
-from ..runtimes import Precision, Provider
 from ..segments import DEFAULT_THRESHOLD, SegmentRule
+from ..settings import Mode, Precision, Provider, Settings
 from ..sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
 from ..sources.inputs import expand_inputs
+from ..version import __version__
 
 app = typer.Typer(
     help="What is happening in this video? Kinetics-400 actions from DeepMind's I3D through ONNX Runtime.",
@@ -84,6 +88,11 @@ ThreadsOption = Annotated[
 ]
 
 
+#: Thumbnails per video in ``--report``, taken in the same decode that classifies.
+REPORT_THUMBNAILS = 8
+VerboseOption = Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")]
+
+
 class _StderrHandler(logging.Handler):
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "dim"
@@ -100,6 +109,17 @@ def _setup_logging(verbose: bool) -> None:
 def _fail(message: str, code: int) -> typer.Exit:
     stderr.print(f"vidclass: {escape(message)}", style="red")
     return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def _errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """The one error wrapper: a :class:`VidclassError` is one line and its exit code, Ctrl-C is 130."""
+    try:
+        yield
+    except VidclassError as e:
+        raise _fail(str(e), e.exit_code) from None
+    except KeyboardInterrupt:
+        raise _fail(interrupted, EXIT_INTERRUPTED) from None
 
 
 def _version(value: bool) -> None:
@@ -195,6 +215,10 @@ def predict(
             "--chunk-frames", min=16, help="--mode dense: frames per chunk (default 224; less memory, more overlap)."
         ),
     ] = None,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write an HTML report: thumbnails, top-5, timelines, filters (one file)."),
+    ] = None,
     precision: Annotated[
         Precision,
         typer.Option(
@@ -202,7 +226,7 @@ def predict(
             help="fp32; bf16 (OpenVINO, AMX/AVX512-BF16 CPUs); int8 (scripts/quantize_i3d.py). README: Performance.",
         ),
     ] = Precision.auto,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Rank the Kinetics-400 actions in each video, and say when they happen.
 
@@ -211,37 +235,36 @@ def predict(
     """
     _setup_logging(verbose)
     quiet_decoder_logs()
-    out_file = None
-    try:
+    with _errors():
         check_output_options(as_json=as_json, as_csv=as_csv, output=output, resume=resume)
         _check_views(paths, output_video, plot, force)
-        classifier = Classifier(
-            model, provider=provider, window_frames=window, hop_frames=hop, top_k=top_k, threads=threads,
-            segments=SegmentRule(threshold, min_duration) if segments else None, mode=mode, precision=precision,
-            chunk_frames=chunk_frames,
+        settings = Settings(
+            model=model, provider=provider, precision=precision, threads=threads, window_frames=window,
+            hop_frames=hop, mode=mode, chunk_frames=chunk_frames, top_k=top_k,
+            segments=SegmentRule(threshold, min_duration) if segments else None,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
         )
-        if mode is Mode.dense and (workers > 1 or engine is not Engine.local):
-            raise UsageError("--mode dense runs in this process: it takes neither --workers nor --engine ray")
-        ranked = min(classifier.top_k, classifier.spec.num_classes)
-        out_file = open_output(output, ranked, force=force, resume=resume) if output is not None else None
-        job = batch.plan(expand_inputs(paths), out_file.done if out_file else None)
-        progress = BatchProgress(stderr, len(job.items), enabled=stderr.is_terminal and not quiet)
-        results = classifier.predict_indexed(job.items, progress) if mode is Mode.dense else batch.run(
-            classifier, job.items, engine=engine, workers=workers, observer=progress, address=address,
-            provider=provider.value, threads=threads,
-        )
-    except VidclassError as e:
-        if out_file is not None:
-            out_file.close()
-        raise _fail(str(e), e.exit_code) from None
-    if out_file is not None and out_file.repaired:
-        stderr.print(f"warning: {escape(str(output))}: cut off an unfinished last record", style="yellow")
-    if out_file is not None and resume and not quiet:
-        stderr.print(f"{output}: {out_file.existing} done before, {len(job.items)} to go", style="dim")
-    piped = Format.csv if as_csv else Format.jsonl if as_json else None
+        if report is not None:
+            check_report_target(report, force)
+        classifier = Classifier(settings=settings)
     done = failed = 0
+    finished = False
+    results = sinks = None
     try:
-        records = stdout_writer(piped, ranked, _stdout_bytes()) if piped else None
+        # Opened here, not above: a CSV header on stdout is output, and Ctrl-C after it is a summary.
+        sinks = open_sinks(
+            top_k=top_k, classes=classifier.spec.num_classes, output=output,
+            piped=Format.csv if as_csv else Format.jsonl if as_json else None, stdout=_stdout_bytes,
+            table=lambda result: stdout.print(clip_table(result), crop=False), force=force, resume=resume,
+            report=report, run=_run_info(classifier, engine=engine.value, workers=workers),
+        )
+        job = engines.plan(expand_inputs(paths), sinks.done, key=source_key)
+        progress = BatchProgress(stderr, len(job.items), enabled=stderr.is_terminal and not quiet)
+        results = engines.run(classifier, job.items, engine=engine, workers=workers, observer=progress, address=address)
+        if sinks.file is not None and sinks.file.repaired:
+            stderr.print(f"warning: {escape(str(output))}: cut off an unfinished last record", style="yellow")
+        if sinks.file is not None and resume and not quiet:
+            stderr.print(f"{output}: {sinks.file.existing} done before, {len(job.items)} to go", style="dim")
         with progress:
             for _, result in results:
                 if isinstance(result, ClipResult):
@@ -251,31 +274,48 @@ def predict(
                 else:
                     failed += 1
                     stderr.print(f"vidclass: {escape(result.source)}: {escape(result.error)}", style="red")
-                if out_file is not None:
-                    out_file.write(result)
-                if records is not None:
-                    records.write(result)
-                elif out_file is None and isinstance(result, ClipResult):
-                    stdout.print(clip_table(result), crop=False)
+                sinks.write(result)
                 if isinstance(result, ClipResult):
                     _write_views(result, output_video, plot, force)
+        finished = True
     except VidclassError as e:
         raise _fail(str(e), e.exit_code) from None
     except KeyboardInterrupt:
-        hint = f"; --resume continues {output}" if out_file is not None else ""
+        hint = f"; --resume continues {output}" if sinks is not None and sinks.file is not None else ""
         raise _fail(f"interrupted after {done} classified, {failed} failed{hint}", EXIT_INTERRUPTED) from None
     except BrokenPipeError:
         # The reader went away (`vidclass predict ... --json | head -1`): stop quietly.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         raise typer.Exit(EXIT_OK) from None
     finally:
-        results.close()  # stops decoding workers or Ray before the process exits
-        if out_file is not None:
-            out_file.close()
-    if not quiet and (failed or out_file is not None):
+        if results is not None:
+            results.close()  # stops decoding workers or Ray before the process exits
+        if sinks is not None:
+            sinks.close()
+            if done or failed or finished:
+                _write_report(sinks)
+    if not quiet and (failed or sinks.file is not None):
         stderr.print(batch_summary(done, failed, job.skipped, str(output) if output else None))
     if failed:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _run_info(classifier: Classifier, **settings: str | int | float | bool | None) -> RunInfo:
+    """What the report says of the run: the command as typed and the settings the records do not hold."""
+    shown: dict[str, str | int | float | bool | None] = {"mode": classifier.mode.value}
+    if classifier.settings.segments is not None:
+        shown["threshold"] = classifier.settings.segments.threshold
+    return RunInfo(command=shlex.join(["vidclass", *sys.argv[1:]]), settings={**shown, **settings})
+
+
+def _write_report(sinks: Sinks) -> None:
+    """The report of what was classified (also after Ctrl-C: whole records only)."""
+    if sinks.report is None:
+        return
+    try:
+        stderr.print(f"wrote {escape(sinks.finish() or '')}", style="dim")
+    except VidclassError as e:
+        stderr.print(f"vidclass: {escape(str(e))}", style="red")
 
 
 def _stdout_bytes() -> BinaryIO:
@@ -297,7 +337,11 @@ def evaluate(
     confusion: Annotated[
         Path | None, typer.Option("--confusion", help="Draw the confusion matrix to this PNG (the plot extra).")
     ] = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --confusion file.")] = False,
+    report: Annotated[
+        Path | None,
+        typer.Option("--report", help="Also write an HTML report: accuracy, confusions, mistakes, every video."),
+    ] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --confusion or --report file.")] = False,
     provider: ProviderOption = Provider.auto,
     threads: ThreadsOption = None,
     workers: Annotated[
@@ -306,7 +350,7 @@ def evaluate(
     engine: Annotated[Engine, typer.Option("--engine", help="local, or ray (the ray extra).")] = Engine.local,
     address: Annotated[str | None, typer.Option("--address", help="Ray cluster address.")] = None,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bar on stderr.")] = False,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """How good is the model on your labelled videos: top-1/top-5 accuracy, per class, confusions, mistakes.
 
@@ -316,31 +360,42 @@ def evaluate(
     """
     _setup_logging(verbose)
     quiet_decoder_logs()
-    try:
+    with _errors():
         if confusion is not None:
-            evaluation.check_confusion_target(confusion, force)
-        classifier = Classifier(model, provider=provider, top_k=evaluation.TOP_K, threads=threads)
+            from ..outputs.plot import check_confusion_target
+
+            check_confusion_target(confusion, force)
+        if report is not None:
+            check_report_target(report, force)
+        settings = Settings(
+            model=model, provider=provider, threads=threads, top_k=evaluation.TOP_K,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
+        )
+        classifier = Classifier(settings=settings)
         dataset = evaluation.match_labels(data, classifier.spec.labels)
         progress = BatchProgress(stderr, len(dataset.counted), enabled=stderr.is_terminal and not quiet)
         with progress:
-            report = evaluation.evaluate(
+            done = evaluation.evaluate(
                 classifier, dataset, engine=engine, workers=workers, observer=progress, address=address
             )
         if confusion is not None:
-            evaluation.save_confusion_png(report, confusion)
-    except VidclassError as e:
-        raise _fail(str(e), e.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted", EXIT_INTERRUPTED) from None
+            from ..outputs.plot import save_confusion_png
+
+            save_confusion_png(done, confusion)
+        if report is not None:
+            sink = ReportSink(report, _run_info(classifier, engine=engine.value, workers=workers), force=force)
+            for result in done.results:
+                sink.write(result)
+            stderr.print(f"wrote {escape(sink.close(evaluation=done.to_dict()))}", style="dim")
     if as_json:
-        _write_line(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        _write_line(json.dumps(done.to_dict(), indent=2, ensure_ascii=False))
     else:
-        stdout.print(evaluation_report(report))
-    for error in report.errors:
+        stdout.print(evaluation_report(done))
+    for error in done.errors:
         stderr.print(f"vidclass: {escape(error.source)}: {escape(error.error)}", style="red")
-    if not report.videos:
+    if not done.videos:
         raise _fail(f"{data}: no video with a label the model knows could be evaluated", EXIT_INPUT)
-    if report.errors:
+    if done.errors:
         raise typer.Exit(EXIT_INPUT)
 
 
@@ -391,7 +446,7 @@ def watch(
     ] = False,
     provider: ProviderOption = Provider.auto,
     threads: ThreadsOption = None,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More detail on stderr.")] = False,
+    verbose: VerboseOption = False,
 ) -> None:
     """Classify what a camera, a stream or a video file shows, live.
 
@@ -415,10 +470,11 @@ def watch(
         raise _fail("watch what? give --camera N or --source PATH_OR_URL (one of the two)", EXIT_USAGE)
     if show and (problem := display_problem()) is not None:
         raise _fail(f"--show: {problem}", EXIT_USAGE)
-    try:
-        classifier = Classifier(
-            model, provider=provider, window_frames=window, hop_frames=hop, top_k=top_k, threads=threads
+    with _errors("interrupted before watching started"):
+        settings = Settings(
+            model=model, provider=provider, threads=threads, window_frames=window, hop_frames=hop, top_k=top_k
         )
+        classifier = Classifier(settings=settings)
         opened = open_source(camera if camera is not None else str(source), timeout_s=timeout, reconnect=reconnect)
         try:
             watcher = Watch(
@@ -429,10 +485,6 @@ def watch(
         except BaseException:
             opened.close()
             raise
-    except VidclassError as e:
-        raise _fail(str(e), e.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted before watching started", EXIT_INTERRUPTED) from None
 
     interactive = not as_json and sys.stdout.isatty() and stderr.is_terminal
     waiting = watch_waiting(
@@ -490,9 +542,9 @@ def _check_views(paths: list[Path], output_video: Path | None, plot: Path | None
         if target is not None and target.exists() and paths[0].exists() and target.samefile(paths[0]):
             raise UsageError(f"{option} {target}: is the input video itself; name another file")
     if output_video is not None:
-        from ..outputs.annotate import check_target
+        from ..outputs.annotate import check_video_target
 
-        check_target(output_video, force, "--output-video")
+        check_video_target(output_video, force)
     if plot is not None:
         from ..outputs.plot import check_plot_target
 
@@ -539,12 +591,10 @@ def inspect_command(
     """
     from ..outputs.render import inspect_view
 
-    try:
+    with _errors():
         from ..graph.receptive import inspect_model  # needs the optional onnx package
 
         report = inspect_model(model, frames)
-    except VidclassError as e:
-        raise _fail(str(e), e.exit_code) from None
     if as_json:
         _write_line(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
     else:
@@ -563,3 +613,10 @@ def main() -> None:
     if isinstance(sys.stdout, io.TextIOWrapper) and sys.stdout.errors == "strict":
         sys.stdout.reconfigure(errors="surrogateescape")
     app()
+
+
+from .models import models_app  # noqa: E402 -- `vidclass models` (list, pull, verify, path, remove)
+from .report import report  # noqa: E402  (its own module; it imports _fail and stderr from here)
+
+app.add_typer(models_app, name="models")
+app.command("report")(report)

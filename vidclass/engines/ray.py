@@ -3,15 +3,16 @@
 A Ray Data pipeline with the same three steps as the local engine (:mod:`vidclass.engines`):
 
 1. paths in: one row per input file, one block each, so that files are decoded in parallel;
-2. ``flat_map`` tasks run :func:`vidclass.engines.decode.decode_clips` (decode, resample, preprocess,
-   windows) and emit one row per clip, then one row with the file's facts (or its error);
-3. ``map_batches`` over an actor pool: each actor holds one ONNX Runtime session (the model's bytes
-   travel with the job, so worker nodes need no copy of the file) and scores each clip exactly as
-   :meth:`vidclass.Classifier.score_clip` does.
+2. ``flat_map`` tasks run the decode half (:func:`vidclass.classifier.decode`: decode, resample,
+   preprocess, cut windows or dense chunks) and emit one row per clip, then one row with the
+   file's facts (or its error);
+3. ``map_batches`` over an actor pool: each actor builds one :class:`~vidclass.Classifier` from the
+   run's :class:`~vidclass.settings.Settings` (the model's bytes travel with the job, so worker
+   nodes need no copy of the file) and scores each clip with :meth:`~vidclass.Classifier.score`.
 
-The driver collects the scored rows, and :class:`vidclass.engines.Assembler` turns each file's
-windows into the same :class:`~vidclass.ClipResult` the local engine gives, which the caller writes
-out as JSON Lines (or CSV) and streams as files finish.
+The driver collects the scored rows, and :class:`vidclass.engines.assemble.Assembler` turns each
+file's clips into the same :class:`~vidclass.ClipResult` the local engine gives, which the caller
+writes out as JSON Lines (or CSV) and streams as files finish.
 
 Every node needs vidclass with this extra installed, and the video paths must be readable at the
 same path on every node (a shared file system).
@@ -23,22 +24,21 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from ..engines import Assembler, Item, NullObserver, Observer, Result
-from ..engines.decode import SourceFacts, decode_clips
+from ..classifier import Classifier, Opened, Recipe, SourceFacts, decode
+from ..clips import Clip, ClipMeta
 from ..errors import InputError, UsageError
-from ..runtimes import Provider
 from ..sampling import Window
+from ..settings import Provider, Settings
 from ..sources import quiet_decoder_logs
-
-if TYPE_CHECKING:
-    from ..classifier import Classifier
+from .assemble import Assembler, Item, Result
 
 log = logging.getLogger("vidclass")
 INSTALL_HINT = "--engine ray needs Ray: pip install 'vidclass[ray]'"
@@ -54,55 +54,58 @@ def import_ray() -> Any:
     return ray
 
 
-def _decode_rows(row: dict[str, Any], spec: Any, window_frames: int, hop_frames: int) -> Iterator[dict[str, Any]]:
+def _decode_rows(row: dict[str, Any], recipe: Recipe) -> Iterator[dict[str, Any]]:
     """Ray ``flat_map`` step: one input file -> one row per clip, then an ``end`` or ``error`` row.
 
     Every row has the same columns (Arrow blocks need one schema); a clip travels as raw bytes with
-    its shape, which keeps short clips (fewer frames) in the same column as full ones.
+    its shape, which keeps short clips (fewer frames) in the same column as full ones. ``seq``
+    counts the clips of each pass (``generation``) over the file.
     """
     quiet_decoder_logs()
-    index, seq, source = int(row["index"]), 0, str(row["source"])
-    base = {
-        "index": index,
-        "kind": "",
-        "seq": 0,
-        "start": 0,
-        "stop": 0,
-        "data": b"",
-        "shape": "",
-        "dtype": "",
-        "info": "",
-    }
+    index, source = int(row["index"]), str(row["source"])
+    base = {"index": index, "kind": "", "seq": 0, "meta": "", "data": b"", "shape": "", "dtype": "", "info": ""}
+    seq: dict[int, int] = {}
     try:
         # Opened by its absolute path (a task's working folder is not the driver's), named as given.
-        for piece in decode_clips(row["path"], spec, window_frames, hop_frames):
-            if isinstance(piece, SourceFacts):
+        for piece in decode(row["path"], recipe):
+            if isinstance(piece, Opened):
+                yield {**base, "kind": "open", "info": json.dumps(piece.expected_frames)}
+            elif isinstance(piece, SourceFacts):
                 facts = dataclasses.replace(piece, name=source)
-                yield {**base, "kind": "end", "seq": seq, "info": json.dumps(dataclasses.asdict(facts))}
+                count = seq.get(facts.generation, 0)
+                # Pickled (thumbnails are bytes): written and read by vidclass's own tasks only.
+                yield {**base, "kind": "end", "seq": count, "data": pickle.dumps(facts)}
             else:
                 data = np.ascontiguousarray(piece.data)
+                number = seq.get(piece.generation, 0)
+                seq[piece.generation] = number + 1
                 yield {
                     **base,
                     "kind": "clip",
-                    "seq": seq,
-                    "start": piece.window.start,
-                    "stop": piece.window.stop,
+                    "seq": number,
+                    "meta": _meta_json(piece.meta()),
                     "data": data.tobytes(),
                     "shape": json.dumps(data.shape),
                     "dtype": data.dtype.str,
                 }
-                seq += 1
     except InputError as e:
         yield {**base, "kind": "error", "info": json.dumps({"source": source, "cause": e.cause})}
 
 
+def _meta_json(meta: ClipMeta) -> str:
+    return json.dumps([meta.window.start, meta.window.stop, meta.keep_from, meta.keep_to, meta.generation])
+
+
+def _meta(text: str) -> ClipMeta:
+    start, stop, keep_from, keep_to, generation = json.loads(text)
+    return ClipMeta(Window(start, stop), keep_from, keep_to, generation)
+
+
 class _Scorer:
-    """Ray actor: one ONNX Runtime session; scores the clip rows, passes the others through."""
+    """Ray actor: one classifier built from the run's settings; scores the clip rows, passes the others."""
 
-    def __init__(self, model: list[Any], model_name: str, options: dict[str, Any]) -> None:
+    def __init__(self, model: list[Any], model_name: str, settings: Settings) -> None:
         import ray
-
-        from ..classifier import Classifier
 
         # ``model`` is [ObjectRef of the model's bytes]: wrapped in a list so that Ray does not
         # resolve it into the actor's constructor arguments (it would warn that a restarted actor
@@ -111,59 +114,54 @@ class _Scorer:
             path = Path(folder) / model_name
             path.write_bytes(ray.get(model[0]))
             # ONNX Runtime reads the whole file when the session opens; the copy can go right after.
-            self.classifier = Classifier(path, **options)
+            # The settings travel unchanged but for where this node keeps the model.
+            self.classifier = Classifier(settings=settings.replace(model=str(path)))
 
     def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
-        from ..clips import Clip
-
-        classes = self.classifier.spec.num_classes
-        probs = np.zeros((len(batch["index"]), classes), np.float32)
+        logits: list[bytes] = []
+        shapes: list[str] = []
         for i, kind in enumerate(batch["kind"]):
             if kind != "clip":
+                logits.append(b"")
+                shapes.append("")
                 continue
             shape = tuple(json.loads(batch["shape"][i]))
             data = np.frombuffer(batch["data"][i], np.dtype(batch["dtype"][i])).reshape(shape)
-            window = Window(int(batch["start"][i]), int(batch["stop"][i]))
-            probs[i] = self.classifier.score_clip(Clip(window, data))
-        provider = np.array([self.classifier.session.provider] * len(probs), dtype=object)
+            meta = _meta(batch["meta"][i])
+            clip = Clip(meta.window, data, keep_from=meta.keep_from, keep_to=meta.keep_to, generation=meta.generation)
+            scored = np.ascontiguousarray(self.classifier.score(clip), np.float32)
+            logits.append(scored.tobytes())
+            shapes.append(json.dumps(scored.shape))
+        provider = np.array([self.classifier.session.provider] * len(logits), dtype=object)
         return {
             "index": batch["index"],
             "kind": batch["kind"],
             "seq": batch["seq"],
-            "start": batch["start"],
-            "stop": batch["stop"],
+            "meta": batch["meta"],
             "info": batch["info"],
-            "probs": probs,
+            # The end row's pickled facts go back; a clip's pixels do not.
+            "data": np.array([d if k == "end" else b"" for k, d in zip(batch["kind"], batch["data"], strict=True)],
+                             dtype=object),
+            "logits": np.array(logits, dtype=object),
+            "logits_shape": np.array(shapes, dtype=object),
             "provider": provider,
         }
 
 
-def classify_paths(classifier: Classifier, items: Iterable[Item], **options: Any) -> Iterator[Result]:
-    """Classify on Ray; yields results as files finish, identical to :func:`vidclass.engines.classify_paths`.
-    The options are :func:`classify_indexed`'s."""
-    return (result for _, result in classify_indexed(classifier, items, **options))
-
-
-def classify_indexed(
-    classifier: Classifier,
+def classify_on_ray(
+    assembler: Assembler,
     items: Iterable[Item],
     *,
     workers: int = 1,
-    observer: Observer | None = None,
     address: str | None = None,
-    provider: Provider | str = Provider.auto,
-    threads: int | None = None,
 ) -> Iterator[tuple[int, Result]]:
     """Each result with the position of its item in ``items``, as files finish.
 
-    ``workers`` is the size of the actor pool (ONNX Runtime sessions); decoding tasks use whatever
+    ``workers`` is the size of the actor pool (inference sessions); decoding tasks use whatever
     CPUs the cluster has. ``address`` is a running cluster (``ray://host:10001``, ``host:6379`` or
     ``auto``); without it, ``$RAY_ADDRESS`` or else a local Ray started for this run.
     """
     ray = import_ray()
-    if workers < 1:
-        raise UsageError(f"--workers must be at least 1, got {workers}")
-    assembler = Assembler(classifier, observer or NullObserver())
     jobs: list[tuple[int, str]] = []
     for index, item in enumerate(items):
         if isinstance(item, InputError):
@@ -176,7 +174,7 @@ def classify_indexed(
     if started_here:
         _init(ray, address)
     try:
-        yield from _run(ray, classifier, assembler, jobs, workers, provider, threads)
+        yield from _run(ray, assembler, jobs, workers)
     finally:
         if started_here:
             ray.shutdown()
@@ -196,55 +194,37 @@ def _init(ray: Any, address: str | None) -> None:
         raise UsageError(f"cannot start or reach Ray at {where} ({str(e).strip().splitlines()[0]})") from e
 
 
-def _run(
-    ray: Any,
-    classifier: Classifier,
-    assembler: Assembler,
-    jobs: list[tuple[int, str]],
-    workers: int,
-    provider: Provider | str,
-    threads: int | None,
-) -> Iterator[tuple[int, Result]]:
+def _run(ray: Any, assembler: Assembler, jobs: list[tuple[int, str]], workers: int) -> Iterator[tuple[int, Result]]:
+    classifier = assembler.classifier
     context = ray.data.DataContext.get_current()
     context.enable_progress_bars = False  # vidclass shows its own progress on stderr
     logging.getLogger("ray.data").setLevel(logging.ERROR)
     sources = dict(jobs)
-    options = {
-        "provider": provider,
-        "window_frames": classifier.window_frames,
-        "hop_frames": classifier.hop_frames,
-        "top_k": classifier.top_k,
-        "threads": threads or 1,
-    }
-    wants_gpu = Provider(provider).value in _GPU_PROVIDERS
-    actors = _actor_count(ray, workers, threads or 1)
+    # Ray schedules actors by CPUs: an unset thread count means one per actor (and one CPU reserved),
+    # the one default filled in here; every other setting reaches the actors as it is.
+    settings = classifier.settings.replace(threads=classifier.settings.threads or 1)
+    assert settings.threads is not None
+    wants_gpu = settings.provider.value in _GPU_PROVIDERS
+    actors = _actor_count(ray, workers, settings.threads)
     model = ray.put(classifier.session.path.read_bytes())
     dataset = (
         ray.data.from_items(
             [{"index": i, "path": os.path.abspath(p), "source": p} for i, p in jobs], override_num_blocks=len(jobs)
         )
-        .flat_map(
-            _decode_rows,
-            fn_kwargs={
-                "spec": classifier.spec,
-                "window_frames": classifier.window_frames,
-                "hop_frames": classifier.hop_frames,
-            },
-            num_cpus=1,
-        )
+        .flat_map(_decode_rows, fn_kwargs={"recipe": classifier.recipe}, num_cpus=1)
         .map_batches(
             _Scorer,
-            fn_constructor_kwargs={"model": [model], "model_name": classifier.session.path.name, "options": options},
+            fn_constructor_kwargs={"model": [model], "model_name": classifier.session.path.name, "settings": settings},
             batch_size=1,
             batch_format="numpy",
             compute=ray.data.ActorPoolStrategy(size=actors),
-            num_cpus=threads or 1,
+            num_cpus=settings.threads,
             num_gpus=1 if wants_gpu else 0,
         )
     )
-    # Rows come in no particular order: collect each file's windows until its end row and all of
-    # its clips (the end row counts them) have arrived.
-    windows: dict[int, list[tuple[int, Window, np.ndarray]]] = {i: [] for i, _ in jobs}
+    # Rows come in no particular order: collect each file's clips until its end row and all of the
+    # clips of the pass it names (the end row counts them) have arrived.
+    scored: dict[int, list[tuple[int, ClipMeta, np.ndarray]]] = {i: [] for i, _ in jobs}
     ends: dict[int, tuple[SourceFacts, int, str]] = {}
     for row in dataset.iter_rows():
         index, kind = int(row["index"]), str(row["kind"])
@@ -252,18 +232,26 @@ def _run(
             assembler.begin(index, sources[index])
         if kind == "error":
             info = json.loads(row["info"])
-            windows.pop(index, None)
+            scored.pop(index, None)
             yield index, assembler.fail(index, info["source"], info["cause"])
             continue
+        if kind == "open":
+            assembler.opened(index, Opened(sources[index], json.loads(row["info"])))
+            continue
         if kind == "clip":
-            window = Window(int(row["start"]), int(row["stop"]))
-            windows[index].append((int(row["seq"]), window, np.asarray(row["probs"], np.float32)))
-            assembler.covered(index, window)
+            meta = _meta(row["meta"])
+            logits = np.frombuffer(row["logits"], np.float32).reshape(json.loads(row["logits_shape"]))
+            scored[index].append((int(row["seq"]), meta, logits))
+            assembler.covered(index, meta)
         else:
-            ends[index] = (SourceFacts(**json.loads(row["info"])), int(row["seq"]), str(row["provider"]))
-        if index in ends and len(windows[index]) == ends[index][1]:
-            yield index, _finish(assembler, index, windows.pop(index), *ends.pop(index))
-    for index in windows:  # a file Ray lost rows of: cannot happen unless a task failed silently
+            ends[index] = (pickle.loads(row["data"]), int(row["seq"]), str(row["provider"]))
+        if index in ends:
+            facts, count, provider = ends[index]
+            final = sorted((s for s in scored[index] if s[1].generation == facts.generation), key=lambda s: s[0])
+            if len(final) == count:
+                del scored[index], ends[index]
+                yield index, _finish(assembler, index, [(meta, logits) for _, meta, logits in final], facts, provider)
+    for index in scored:  # a file Ray lost rows of: cannot happen unless a task failed silently
         if not assembler.begun(index):
             assembler.begin(index, sources[index])
         yield index, assembler.fail(index, sources[index], "the Ray job returned no result for this file")
@@ -289,16 +277,9 @@ def _actor_count(ray: Any, workers: int, actor_cpus: int) -> int:
     return min(workers, most)
 
 
-def _finish(
-    assembler: Assembler,
-    index: int,
-    scored: list[tuple[int, Window, np.ndarray]],
-    facts: SourceFacts,
-    count: int,
-    provider: str,
-) -> Result:
-    for _, window, probs in sorted(scored, key=lambda s: s[0]):
-        assembler.add(index, window, probs, report=False)
+def _finish(assembler: Assembler, index: int, scored: list[tuple[ClipMeta, np.ndarray]], facts: SourceFacts,
+            provider: str) -> Result:
+    assembler.add_all(index, scored)
     result = assembler.finish(index, facts)
     if result.model.provider != provider:  # the actors' provider, which may not be the driver's
         result = dataclasses.replace(result, model=dataclasses.replace(result.model, provider=provider))

@@ -4,12 +4,11 @@ Three threads, one job each:
 
 * **capture** reads the source continuously. A file is paced to its own timestamps, so that it
   plays like a camera, unless ``realtime=False``. Each frame is stamped with its capture time
-  (monotonic clock) and pushed into a :class:`ClipRing`: what :func:`vidclass.clips.iter_clips`
-  does (resample to the model's frame rate by timestamp with :class:`~vidclass.sampling.Resampler`,
-  preprocess each used frame once, cut windows with :class:`~vidclass.sampling.Windower`), one
-  frame at a time, over a bounded ring of the last ``window_frames`` preprocessed frames.
-* A window the ring completes is handed over through a one-place :class:`Handover` as references
-  to its frames, so it stays complete whatever the ring does next. In real time a newer window
+  (monotonic clock) and pushed into a :class:`~vidclass.clips.ClipCutter` with a
+  :class:`~vidclass.sampling.Windower`: the same windowing core as files, one frame at a time.
+* A window the cutter completes is handed over through a one-place :class:`Handover` as a
+  :class:`~vidclass.clips.Clip` holding references to its frames (stacked only once taken, so a
+  skipped window costs no copy). In real time a newer window
   replaces one still waiting, which is skipped whole and counted: windows are skipped, never
   frames inside a window. With ``realtime=False`` the capture waits instead and every window is
   classified; the window scores are then exactly :meth:`Classifier.predict`'s.
@@ -26,24 +25,19 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Protocol
+from typing import Protocol
 
 import cv2
 import numpy as np
 
 from .. import scores
-from ..clips import Clip
+from ..classifier import Classifier
+from ..clips import Clip, ClipCutter
 from ..errors import InputError, UsageError
-from ..preprocess import preprocess_frame, stack_window
 from ..results import LabelScore, LiveResult, WatchSummary
-from ..sampling import Resampler, Window, Windower
+from ..sampling import Windower
 from ..sources import Frame
-from ..spec import ModelSpec
-
-if TYPE_CHECKING:
-    from ..classifier import Classifier
 
 # How long the capture thread is waited for when watching stops: a camera answers within a frame;
 # a stalled network read only at its timeout, and the process need not wait for that.
@@ -71,74 +65,6 @@ class LiveSource(Protocol):
     def close(self) -> None: ...
 
 
-@dataclass(frozen=True)
-class PendingWindow:
-    """A complete window waiting for the model: its frames, and when its last one was captured."""
-
-    window: Window
-    #: Source time of output frame 0 of the window's segment (0 unless a stream was reopened).
-    origin_s: float
-    #: Preprocessed frames, shared with the ring and with overlapping windows (never modified).
-    frames: tuple[np.ndarray, ...]
-    #: Monotonic capture time of the frame shown last in the window.
-    captured_s: float
-
-    def span_s(self, fps: float) -> tuple[float, float]:
-        return self.origin_s + self.window.start_s(fps), self.origin_s + self.window.end_s(fps)
-
-
-class ClipRing:
-    """:func:`vidclass.clips.iter_clips` one frame at a time, keeping the last window in a ring.
-
-    :meth:`push` takes each source frame with its capture time and returns the windows it
-    completes; :meth:`finish` returns the last ones when a file ends. The arithmetic is the
-    Resampler's and the Windower's, and the preprocessing and stacking are the same calls, so a
-    file gives the same windows and the same clips as through ``iter_clips``.
-    """
-
-    def __init__(self, spec: ModelSpec, window_frames: int, hop_frames: int, origin_s: float = 0.0) -> None:
-        self.spec = spec
-        self.origin_s = origin_s
-        self._resampler = Resampler(spec.frame_rate)
-        self._windower = Windower(window_frames, hop_frames)
-        self._ring: deque[tuple[np.ndarray, float]] = deque(maxlen=window_frames)
-        self._previous: tuple[np.ndarray, float] | None = None
-
-    def push(self, frame: Frame, captured_s: float) -> list[PendingWindow]:
-        # A source frame's output frames are known when the next frame starts (see Resampler).
-        copies = self._resampler.push(frame.time_s - self.origin_s)
-        done = self._take(copies) if self._previous is not None else []
-        self._previous = (frame.image, captured_s)
-        return done
-
-    def finish(self, duration_s: float) -> list[PendingWindow]:
-        """The windows that the end of a file at ``duration_s`` completes, tail window included."""
-        if self._previous is None:
-            return []
-        done = self._take(self._resampler.finish(duration_s - self.origin_s))
-        tail = self._windower.finish()
-        if tail is not None:
-            done.append(self._pending(tail))
-        return done
-
-    def _take(self, copies: int) -> list[PendingWindow]:
-        if not copies or self._previous is None:
-            return []
-        image, captured_s = self._previous
-        frame = preprocess_frame(image, self.spec)  # once, however many output frames it fills
-        done = []
-        for _ in range(copies):
-            self._ring.append((frame, captured_s))
-            window = self._windower.push()
-            if window is not None:
-                done.append(self._pending(window))
-        return done
-
-    def _pending(self, window: Window) -> PendingWindow:
-        recent = list(self._ring)[len(self._ring) - window.frames :]
-        return PendingWindow(window, self.origin_s, tuple(f for f, _ in recent), recent[-1][1])
-
-
 class Handover:
     """One place between the capture thread and the inference thread.
 
@@ -151,12 +77,12 @@ class Handover:
         self.keep_every = keep_every
         self.skipped = 0
         self._cond = threading.Condition()
-        self._item: PendingWindow | None = None
+        self._item: Clip | None = None
         self._ended = False
         self._cancelled = False
         self._error: BaseException | None = None
 
-    def put(self, item: PendingWindow) -> bool:
+    def put(self, item: Clip) -> bool:
         """Offer a window; False when the consumer has gone (stop producing)."""
         with self._cond:
             while self.keep_every and self._item is not None and not self._cancelled:
@@ -182,7 +108,7 @@ class Handover:
             self._cancelled = True
             self._cond.notify_all()
 
-    def get(self) -> PendingWindow | None:
+    def get(self) -> Clip | None:
         """The newest window; None when there will be no more. Raises the source's error, after
         the last window it completed."""
         with self._cond:
@@ -288,17 +214,18 @@ class Watch:
                 self.stopped = self.stopped or "max windows reached"
                 return
 
-    def _result(self, pending: PendingWindow, probs: np.ndarray, skipped: int, inference_ms: float) -> LiveResult:
+    def _result(self, pending: Clip, probs: np.ndarray, skipped: int, inference_ms: float) -> LiveResult:
         self._recent_probs.append(probs)
         shown = probs if len(self._recent_probs) == 1 else scores.clip_probabilities(list(self._recent_probs))
         spec = self.classifier.spec
         top = tuple(LabelScore(spec.labels[i], p) for i, p in scores.top_k(shown, self.classifier.top_k))
-        latency_ms = (self._clock() - pending.captured_s) * 1000.0
+        captured_s = pending.captured_s if pending.captured_s is not None else self._clock()
+        latency_ms = (self._clock() - captured_s) * 1000.0
         self.windows += 1
         self._latencies_ms.append(latency_ms)
         self._latency_max_ms = max(latency_ms, self._latency_max_ms or 0.0)
         start_s, end_s = pending.span_s(spec.frame_rate)
-        captured_at = datetime.fromtimestamp(self._wall_offset_s + pending.captured_s, tz=timezone.utc)
+        captured_at = datetime.fromtimestamp(self._wall_offset_s + captured_s, tz=timezone.utc)
         return LiveResult(
             source=self.source.name,
             window=self.windows,
@@ -387,7 +314,7 @@ class Watch:
 
     def _read(self, frames: Iterator[Frame]) -> None:
         spec, clf = self.classifier.spec, self.classifier
-        ring: ClipRing | None = None
+        ring: ClipCutter | None = None
         segment = None
         paced_origin_s: float | None = None
         for frame in frames:
@@ -409,7 +336,7 @@ class Watch:
             if ring is None or getattr(self.source, "segment", 0) != segment:
                 # A reopened stream starts new windows: none may span the gap.
                 segment = getattr(self.source, "segment", 0)
-                ring = ClipRing(spec, clf.window_frames, clf.hop_frames, origin_s=frame.time_s)
+                ring = ClipCutter(spec, Windower(clf.window_frames, clf.hop_frames), origin_s=frame.time_s)
             for pending in ring.push(frame, captured_s):
                 if not self._handover.put(pending):
                     return
@@ -429,12 +356,10 @@ class Watch:
     # -- the inference thread -------------------------------------------------------------------
 
     def _infer(self) -> None:
-        spec = self.classifier.spec
         try:
             while (pending := self._handover.get()) is not None:
                 started_s = self._clock()
-                clip = Clip(pending.window, stack_window(list(pending.frames), spec, spec.min_frames))
-                probs = self.classifier.score_clip(clip)
+                probs = self.classifier.score_clip(pending)
                 inference_ms = (self._clock() - started_s) * 1000.0
                 self._results.put((pending, probs, self._handover.skipped, inference_ms))
         except BaseException as e:  # noqa: BLE001 -- handed to the caller's thread, which raises it

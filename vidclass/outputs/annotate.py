@@ -30,6 +30,7 @@ from ..errors import InputError, UsageError
 from ..results import ClipResult, Timeline
 from ..segments import step_at, window_steps
 from ..sources import VideoFile
+from . import check_target
 
 #: (fourcc, name) tried in order.
 CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
@@ -53,21 +54,15 @@ class AnnotatedVideo:
         return self.fourcc == "avc1"
 
 
-def check_target(path: str | os.PathLike[str], force: bool, option: str) -> Path:
-    """Fail before any work: an existing file without ``force``, a folder, a missing parent folder."""
-    path = Path(path)
-    if option == "--output-video":
-        try:
-            str(path).encode("utf-8")
-        except UnicodeEncodeError:  # OpenCV's binding crashes (segmentation fault) on such a name
-            raise UsageError(f"{option} {path}: the file name is not valid UTF-8, which OpenCV cannot write") from None
-    if path.is_dir():
-        raise UsageError(f"{option} {path}: is a folder, not a file name")
-    if path.exists() and not force:
-        raise UsageError(f"{option} {path}: already exists; add --force to overwrite it")
-    if not path.parent.is_dir():
-        raise UsageError(f"{option} {path}: the folder {path.parent} does not exist")
-    return path
+def check_video_target(path: str | os.PathLike[str], force: bool) -> Path:
+    """:func:`~vidclass.outputs.check_target`, and a name OpenCV can write."""
+    try:
+        os.fspath(path).encode("utf-8")
+    except UnicodeEncodeError:  # OpenCV's binding crashes (segmentation fault) on such a name
+        raise UsageError(
+            f"--output-video {path}: the file name is not valid UTF-8, which OpenCV cannot write"
+        ) from None
+    return check_target(path, force, "--output-video")
 
 
 def class_colour(index: int) -> tuple[int, int, int]:
@@ -150,7 +145,7 @@ def write_annotated_video(
     """Re-decode ``result.source`` (or ``source``) and write it to ``output`` with the labels drawn on."""
     if result.timeline is None:
         raise ValueError("this result carries no timeline (make it with Classifier.predict)")
-    output = check_target(output, force, "--output-video")
+    output = check_video_target(output, force)
     partial = _partial_name(output)
     writer: cv2.VideoWriter | None = None
     fourcc = codec = ""

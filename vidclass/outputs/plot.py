@@ -19,9 +19,10 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
-from ..outputs.annotate import check_target
+from ..evaluate import EvaluationReport
 from ..results import ClipResult
 from ..segments import window_steps
+from . import check_target
 
 #: How many classes the heatmap shows.
 ROWS = 8
@@ -103,3 +104,63 @@ def _rectangle(corner: tuple[float, float], width: float) -> Any:
     from matplotlib.patches import Rectangle
 
     return Rectangle(corner, width, 1.0, fill=False, edgecolor="white", linewidth=1.5)
+
+
+# -- evaluate --confusion ---------------------------------------------------------------------
+
+
+def check_confusion_target(path: str | os.PathLike[str], force: bool) -> Path:
+    """Fail before the work, not after it: matplotlib missing, or a file that would be overwritten."""
+    if Path(path).suffix.lower() != ".png":
+        raise UsageError(f"--confusion {path}: the confusion matrix is written as PNG (name it .png)")
+    path = check_target(path, force, "--confusion")
+    _pyplot()
+    return path
+
+
+def _pyplot() -> Any:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")  # files only, never a window
+        import matplotlib.pyplot as plt
+    except ImportError as e:
+        raise UsageError(f"--confusion needs matplotlib: pip install 'vidclass[plot]' ({e})") from e
+    return plt
+
+
+def confusion_labels(report: EvaluationReport) -> list[str]:
+    """The matrix's axes: every true label, then the other labels that were predicted, sorted."""
+    true = sorted({t for t, _, _ in report.matrix})
+    return true + sorted({p for _, p, _ in report.matrix} - set(true))
+
+
+def save_confusion_png(report: EvaluationReport, path: str | os.PathLike[str]) -> Path:
+    """Rows: true labels; columns: top-1 predictions; each cell the number of videos."""
+    plt = _pyplot()
+    import numpy as np
+
+    labels = confusion_labels(report)
+    rows = sorted({t for t, _, _ in report.matrix})
+    where = {label: i for i, label in enumerate(labels)}
+    counts = np.zeros((len(rows), len(labels)), int)
+    for t, p, n in report.matrix:
+        counts[rows.index(t), where[p]] = n
+    width, height = 2.5 + 0.45 * len(labels), 2.0 + 0.4 * len(rows)
+    fig, ax = plt.subplots(figsize=(max(4.0, width), max(3.0, height)), dpi=100)
+    ax.imshow(counts, cmap="Blues", vmin=0, vmax=max(1, int(counts.max())), aspect="auto")
+    ax.set_xticks(range(len(labels)), labels, rotation=60, ha="right", fontsize=8)
+    ax.set_yticks(range(len(rows)), rows, fontsize=8)
+    ax.set_xlabel("top-1 prediction")
+    ax.set_ylabel("true label")
+    accuracy = report.top1_accuracy
+    shown = f"{accuracy:.1%}" if accuracy is not None else "n/a"
+    ax.set_title(f"{report.model}: top-1 {shown} on {report.videos} videos", fontsize=9)
+    for r, c in zip(*np.nonzero(counts), strict=True):
+        dark = counts[r, c] > counts.max() / 2
+        ax.text(c, r, str(counts[r, c]), ha="center", va="center", fontsize=8, color="white" if dark else "black")
+    fig.tight_layout()
+    path = Path(path)
+    fig.savefig(path)
+    plt.close(fig)
+    return path

@@ -193,6 +193,9 @@ class BatchProgress:
         self._current[index] = source
         self._refresh()
 
+    def expected(self, index: int, frames: int | None) -> None:
+        pass  # the bar counts files; see issue 13 for frames within a file
+
     def frames(self, index: int, count: int) -> None:
         self._frames += count
         self._refresh()

@@ -5,30 +5,20 @@ This is the only module that imports onnxruntime.
 
 from __future__ import annotations
 
-import enum
 import logging
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import onnxruntime as ort
 
 from ..errors import ModelError, ModelNotFoundError, SpecError, UsageError
+from ..results import ModelInfo
+from ..settings import Precision, Provider
 from ..spec import ModelSpec
 from ..store import file_sha256, resolve_model
 
 log = logging.getLogger("vidclass")
-
-class Provider(str, enum.Enum):
-    auto = "auto"
-    cpu = "cpu"
-    cuda = "cuda"
-    tensorrt = "tensorrt"
-    openvino = "openvino"
-    coreml = "coreml"
-    directml = "directml"
-
 
 _ORT_NAMES = {
     Provider.cpu: "CPUExecutionProvider",
@@ -43,19 +33,6 @@ _SHORT_NAMES = {ort_name: p.value for p, ort_name in _ORT_NAMES.items()}
 AUTO_ORDER = (Provider.tensorrt, Provider.cuda, Provider.coreml, Provider.directml, Provider.openvino)
 
 
-class Precision(str, enum.Enum):
-    """Arithmetic of the model run. ``auto``: fp32, except where a measured faster variant ships as a
-    default (see README, Performance). ``bf16``/``fp16`` need a provider that computes in them
-    (OpenVINO on a CPU with AMX/AVX512-BF16); ``int8`` runs the static QDQ model that
-    ``scripts/quantize_i3d.py`` writes next to the fp32 one."""
-
-    auto = "auto"
-    fp32 = "fp32"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    int8 = "int8"
-
-
 #: What ``Precision.auto`` means with the OpenVINO runtime. bf16 is the OpenVINO CPU plugin's own
 #: default on AMX/AVX512-BF16 CPUs; vidclass asks for it explicitly only where it was measured
 #: (100 % top-1 agreement with fp32 on the shared clips, README "Performance") and fp32 elsewhere.
@@ -65,18 +42,6 @@ OPENVINO_AUTO_PRECISION = Precision.bf16
 def available_providers() -> list[str]:
     """Short names of the providers this onnxruntime build offers."""
     return [_SHORT_NAMES[name] for name in ort.get_available_providers() if name in _SHORT_NAMES]
-
-
-@dataclass(frozen=True)
-class ModelInfo:
-    name: str
-    version: str
-    sha256: str
-    provider: str
-    path: str
-
-    def to_dict(self) -> dict[str, str]:
-        return {"name": self.name, "version": self.version, "sha256": self.sha256, "provider": self.provider}
 
 
 class Session:
