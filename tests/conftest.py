@@ -10,10 +10,12 @@ they are missing and skip with a reason elsewhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
-from synthetic import RGB, make_tiny_model, solid_frames, write_video
+from synthetic import RGB, make_same_model, make_tiny_model, solid_frames, write_video
 
 from vidclass import Classifier
 
@@ -48,6 +50,22 @@ def tiny_model(tmp_path: Path) -> Path:
 def rgb_video(tmp_path: Path) -> Path:
     """``RGB``: 2 s red, then 2 s green, then 1 s blue, at 10 fps (the tiny model's rate)."""
     return write_video(tmp_path / "rgb.avi", solid_frames(RGB), 10)
+
+
+@pytest.fixture(scope="module")
+def same_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small model with I3D's temporal structure (``make_same_model``), once per test module."""
+    return make_same_model(tmp_path_factory.mktemp("same") / "same.onnx")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[ModuleType]:
+    """A local Ray cluster of 2 CPUs for one test module; skips without the ray extra."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'vidclass[ray]')")
+    pytest.importorskip("ray.data", reason="ray is installed without Ray Data (pip install 'ray[data]')")
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
 
 
 @pytest.fixture(scope="session")

@@ -424,15 +424,6 @@ def test_no_progress_when_stderr_is_not_a_terminal(tiny_model: Path, folder: Pat
 # --- the Ray engine --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'vidclass[ray]')")
-    pytest.importorskip("ray.data", reason="ray is installed without Ray Data (pip install 'ray[data]')")
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
-
-
 @pytest.mark.ray
 def test_ray_engine_gives_the_local_engine_results(
     local_ray, tiny_model: Path, folder: Path, tmp_path: Path, monkeypatch

@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
-from synthetic import invoke, solid_frames, tiny_spec, write_video
+from synthetic import SAME_SPEC, invoke, solid_frames, write_video
 
 from vidclass import Classifier
 from vidclass.clips import iter_frames, prefetch
@@ -33,51 +31,6 @@ from vidclass.errors import UsageError
 from vidclass.scores import softmax
 from vidclass.settings import Mode
 from vidclass.sources import VideoFile
-
-SAME_SPEC = tiny_spec(name="tiny-same", temporal_stride=8, min_frames=1, window_frames=16, hop_frames=8)
-
-
-def make_same_model(path: Path, seed: int = 0) -> Path:
-    """``[N, T, 32, 32, 3]`` -> ``[N, ceil(T/8), 3]`` through three SAME stride-2 time layers
-    (conv k5, max-pool k3, conv k3, all with SAME_UPPER padding, like TensorFlow's "SAME")."""
-    rng = np.random.default_rng(seed)
-    w1 = rng.normal(size=(4, 3, 5, 3, 3)).astype(np.float32)
-    w2 = rng.normal(size=(4, 4, 3, 1, 1)).astype(np.float32)
-    w3 = rng.normal(size=(4, 3)).astype(np.float32)
-    video = helper.make_tensor_value_info("video", TensorProto.FLOAT, ["N", "T", 32, 32, 3])
-    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "S", 3])
-    nodes = [
-        helper.make_node("Transpose", ["video"], ["x0"], perm=[0, 4, 1, 2, 3]),
-        helper.make_node("Conv", ["x0", "w1"], ["x1"], kernel_shape=[5, 3, 3], strides=[2, 2, 2],
-                         auto_pad="SAME_UPPER"),
-        helper.make_node("Relu", ["x1"], ["x2"]),
-        helper.make_node("MaxPool", ["x2"], ["x3"], kernel_shape=[3, 1, 1], strides=[2, 1, 1], auto_pad="SAME_UPPER"),
-        helper.make_node("Conv", ["x3", "w2"], ["x4"], kernel_shape=[3, 1, 1], strides=[2, 1, 1],
-                         auto_pad="SAME_UPPER"),
-        helper.make_node("ReduceMean", ["x4", "axes"], ["x5"], keepdims=0),
-        helper.make_node("Transpose", ["x5"], ["x6"], perm=[0, 2, 1]),
-        helper.make_node("MatMul", ["x6", "w3"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny-same", [video], [logits],
-        initializer=[
-            helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.flatten()),
-            helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.flatten()),
-            helper.make_tensor("w3", TensorProto.FLOAT, w3.shape, w3.flatten()),
-            helper.make_tensor("axes", TensorProto.INT64, [2], [3, 4]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    helper.set_model_props(model, SAME_SPEC.to_metadata())
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def same_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_same_model(tmp_path_factory.mktemp("dense") / "same.onnx")
 
 
 @pytest.fixture(scope="module")
