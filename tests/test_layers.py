@@ -8,8 +8,9 @@ import itself and the units of strictly lower rank in ``RANKS``; the package roo
 which re-exports the public API) is exempt, and a name imported from it counts as an import of the
 unit that defines it. The graph of units must have no cycle.
 
-``KNOWN`` lists the violations that the tree has today, each with its way out; an entry that no
-longer happens fails the test too, so the list can only shrink.
+``RANKS`` is the README's table, and a test holds the two together. ``KNOWN`` lists violations
+accepted for a while, each with its way out (empty today); an entry that no longer happens fails the
+test too, so the list can only shrink.
 
 ``python tests/test_layers.py`` prints the picture and today's violations.
 """
@@ -17,6 +18,7 @@ longer happens fails the test too, so the list can only shrink.
 from __future__ import annotations
 
 import ast
+import re
 import sys
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
@@ -27,20 +29,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "vidclass"
 
-# Lowest first. Units named here that do not exist (yet) are fine; a unit that exists and is not
-# named here fails the test: a new module has to be given its place.
+# Lowest first: the table in the README's Development section ("How the code is laid out"), which
+# test_the_readme_table_is_this_one holds to it. Units named here that do not exist (yet) are fine; a
+# unit that exists and is not named here fails the test: a new module has to be given its place.
 RANKS: dict[int, tuple[str, ...]] = {
     0: ("errors", "version"),
     1: ("spec", "text", "thumbnails"),
     2: ("sampling", "preprocess", "scores", "results", "convert"),
     3: ("segments", "sources", "store"),
-    4: ("settings", "clips", "graph"),
-    5: ("runtimes", "dense"),
-    6: ("classifier",),
-    7: ("engines",),
-    8: ("evaluate",),
-    9: ("outputs",),
-    10: ("cli",),
+    4: ("settings", "graph"),
+    5: ("runtimes", "clips"),
+    6: ("dense",),
+    7: ("classifier",),
+    8: ("engines",),
+    9: ("evaluate",),
+    10: ("outputs",),
+    11: ("cli",),
 }
 ROOT_UNIT = "__init__"
 
@@ -275,6 +279,39 @@ def picture(ranks: Mapping[int, Iterable[str]] = RANKS, package_dir: Path = ROOT
 def test_vidclass_imports_only_point_down() -> None:
     found = problems(ROOT / PACKAGE, PACKAGE, RANKS, KNOWN)
     assert not found, "layering broken (see RANKS and KNOWN in tests/test_layers.py):\n  " + "\n  ".join(found)
+
+
+def readme_ranks(readme: Path = ROOT / "README.md") -> dict[str, int]:
+    """unit -> layer, from the rows ``| 3 | `segments`, `sources/`, ... | ... |`` of the README's table."""
+    text = readme.read_text(encoding="utf-8")
+    section = text.split("### How the code is laid out", 1)[-1].split("\n#", 1)[0]
+    ranks = {}
+    for number, units in re.findall(r"^\| (\d+) \| ([^|]*) \|", section, re.M):
+        for unit in re.findall(r"`([a-z_]+)/?`", units):
+            ranks[unit] = int(number)
+    return ranks
+
+
+def test_the_readme_table_is_this_one() -> None:
+    documented = readme_ranks()
+    here = rank_table(RANKS)
+    assert documented, "README.md: no layer table under 'How the code is laid out'"
+    wrong = [f"{u}: layer {documented[u]} in the README, rank {here[u]} here" for u in documented if u in here
+             and documented[u] != here[u]]
+    wrong += [f"{u}: in the README's table, not in RANKS" for u in documented if u not in here]
+    present = {unit_of(m) for m in module_names(ROOT / PACKAGE, PACKAGE)} - {ROOT_UNIT}
+    wrong += [f"{u}: add `{u}` to layer {here[u]} of the README's table" for u in sorted(present - set(documented))
+              if u in here]
+    assert not wrong, "README.md and RANKS disagree:\n  " + "\n  ".join(wrong)
+
+
+def test_readme_rows_are_read(tmp_path: Path) -> None:
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "## Development\n\n### How the code is laid out\n\n| layer | units | what |\n|---|---|---|\n"
+        "| 1 | `cli/` | Typer |\n| 0 | `errors`, `spec` | the `x` contract |\n\n## Next\n| 5 | `late` | no |\n"
+    )
+    assert readme_ranks(readme) == {"cli": 1, "errors": 0, "spec": 0}
 
 
 def test_every_unit_has_a_rank_once() -> None:
