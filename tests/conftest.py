@@ -10,15 +10,73 @@ they are missing and skip with a reason elsewhere.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from types import ModuleType
 
 import pytest
+from synthetic import RGB, make_same_model, make_tiny_model, solid_frames, write_video
+
+from vidclass import Classifier
 
 ROOT = Path(__file__).resolve().parents[1]
 
 # No test may fetch the model from the network or into the real home folder by accident: a missing
 # model is a clear one-line error here (tests that exercise provisioning set up their own home).
 os.environ.setdefault("VIDCLASS_OFFLINE", "1")
+
+
+# -- markers: every family of slow tests is `slow`, so `-m "not slow"` is the fast inner loop --------
+
+SLOW_FAMILIES = ("real", "ray", "spawn", "subprocess", "kill", "ffmpeg", "fuzz", "network", "browser", "wheel")
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    for item in items:
+        if any(item.get_closest_marker(family) for family in SLOW_FAMILIES):
+            item.add_marker(pytest.mark.slow)
+
+
+# -- synthetic inputs: the tiny colour model and short videos (tests/synthetic.py) -----------------
+
+
+@pytest.fixture()
+def tiny_model(tmp_path: Path) -> Path:
+    """The tiny colour model (``make_tiny_model``), a fresh file in each test's ``tmp_path``."""
+    return make_tiny_model(tmp_path / "tiny.onnx")
+
+
+@pytest.fixture()
+def rgb_video(tmp_path: Path) -> Path:
+    """``RGB``: 2 s red, then 2 s green, then 1 s blue, at 10 fps (the tiny model's rate)."""
+    return write_video(tmp_path / "rgb.avi", solid_frames(RGB), 10)
+
+
+@pytest.fixture(scope="module")
+def same_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The small model with I3D's temporal structure (``make_same_model``), once per test module."""
+    return make_same_model(tmp_path_factory.mktemp("same") / "same.onnx")
+
+
+@pytest.fixture(scope="module")
+def local_ray() -> Iterator[ModuleType]:
+    """A local Ray cluster of 2 CPUs for one test module; skips without the ray extra."""
+    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'vidclass[ray]')")
+    pytest.importorskip("ray.data", reason="ray is installed without Ray Data (pip install 'ray[data]')")
+    ray.init(num_cpus=2, include_dashboard=False)
+    yield ray
+    ray.shutdown()
+
+
+@pytest.fixture(scope="session")
+def real_classifier(real_model: Path) -> Classifier:
+    """The real I3D on ONNX Runtime's CPU provider in windows mode (each window through the network on
+    its own, what ``watch`` shows), loaded once for every test that only predicts. Stream mode, the
+    default for files, has its own tests (tests/test_stream_mode.py)."""
+    return Classifier(real_model, provider="cpu", mode="windows")
+
+
+# -- real assets ------------------------------------------------------------------------------------
 
 
 def _need(path: Path, what: str) -> Path:

@@ -1,20 +1,30 @@
 """Builders for small synthetic inputs: videos written with OpenCV and tiny ONNX models that carry
-real vidclass metadata. Nothing here touches the real I3D model."""
+real vidclass metadata; and ``invoke``, the CLI run in-process. Nothing here touches the real I3D
+model. The fixtures built on these (``tiny_model``, ``rgb_video``) are in conftest.py."""
 
 from __future__ import annotations
 
 import signal
+import sys
 from dataclasses import replace
 from pathlib import Path
 
 import cv2
 import numpy as np
 import onnx
+from click.testing import Result
 from onnx import TensorProto, helper
+from typer.testing import CliRunner
 
+from vidclass.cli import app
 from vidclass.spec import ModelSpec
 
 COLORS = ("red", "green", "blue")
+RGB = ["red"] * 20 + ["green"] * 20 + ["blue"] * 10  # 5 s at 10 fps, the tiny model's rate
+_RUNNER = CliRunner()
+# The real command in a child process (real pipes, signals and argv bytes); the checkout need not be
+# installed, only importable, as ``python -m pytest`` from its root makes it.
+VIDCLASS = (sys.executable, "-c", "from vidclass.cli import main; main()")
 
 TINY_SPEC = ModelSpec(
     name="tiny-colour",
@@ -85,6 +95,47 @@ def make_tiny_model(
     return path
 
 
+SAME_SPEC = tiny_spec(name="tiny-same", temporal_stride=8, min_frames=1, window_frames=16, hop_frames=8)
+
+
+def make_same_model(path: Path, seed: int = 0) -> Path:
+    """``[N, T, 32, 32, 3]`` -> ``[N, ceil(T/8), 3]`` through three SAME stride-2 time layers
+    (conv k5, max-pool k3, conv k3, all with SAME_UPPER padding, like TensorFlow's "SAME")."""
+    rng = np.random.default_rng(seed)
+    w1 = rng.normal(size=(4, 3, 5, 3, 3)).astype(np.float32)
+    w2 = rng.normal(size=(4, 4, 3, 1, 1)).astype(np.float32)
+    w3 = rng.normal(size=(4, 3)).astype(np.float32)
+    video = helper.make_tensor_value_info("video", TensorProto.FLOAT, ["N", "T", 32, 32, 3])
+    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "S", 3])
+    nodes = [
+        helper.make_node("Transpose", ["video"], ["x0"], perm=[0, 4, 1, 2, 3]),
+        helper.make_node("Conv", ["x0", "w1"], ["x1"], kernel_shape=[5, 3, 3], strides=[2, 2, 2],
+                         auto_pad="SAME_UPPER"),
+        helper.make_node("Relu", ["x1"], ["x2"]),
+        helper.make_node("MaxPool", ["x2"], ["x3"], kernel_shape=[3, 1, 1], strides=[2, 1, 1], auto_pad="SAME_UPPER"),
+        helper.make_node("Conv", ["x3", "w2"], ["x4"], kernel_shape=[3, 1, 1], strides=[2, 1, 1],
+                         auto_pad="SAME_UPPER"),
+        helper.make_node("ReduceMean", ["x4", "axes"], ["x5"], keepdims=0),
+        helper.make_node("Transpose", ["x5"], ["x6"], perm=[0, 2, 1]),
+        helper.make_node("MatMul", ["x6", "w3"], ["logits"]),
+    ]
+    graph = helper.make_graph(
+        nodes, "tiny-same", [video], [logits],
+        initializer=[
+            helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.flatten()),
+            helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.flatten()),
+            helper.make_tensor("w3", TensorProto.FLOAT, w3.shape, w3.flatten()),
+            helper.make_tensor("axes", TensorProto.INT64, [2], [3, 4]),
+        ],
+    )
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
+    model.ir_version = 8
+    helper.set_model_props(model, SAME_SPEC.to_metadata())
+    onnx.checker.check_model(model)
+    onnx.save(model, path)
+    return path
+
+
 def solid_frames(colors: list[str], size: tuple[int, int] = (48, 64)) -> list[np.ndarray]:
     """BGR frames, each filled with one of red/green/blue."""
     bgr = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
@@ -104,6 +155,12 @@ def write_video(path: Path, frames: list[np.ndarray], fps: float, fourcc: str = 
         writer.write(frame)
     writer.release()
     return path
+
+
+def invoke(*args: str | Path, input: str | None = None, env: dict[str, str] | None = None) -> Result:
+    """``vidclass ARGS...`` run in-process by Typer's CliRunner; ``result.stdout`` and ``result.stderr``
+    are kept apart, so a test sees what goes where."""
+    return _RUNNER.invoke(app, [str(a) for a in args], input=input, env=env)
 
 
 def interruptible() -> None:

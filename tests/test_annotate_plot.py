@@ -9,31 +9,19 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier
-from vidclass.cli import app
 from vidclass.outputs import annotate
 from vidclass.outputs.annotate import class_colour, write_annotated_video
 
-runner = CliRunner()
 SIZE = (120, 160)  # height, width
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture()
 def red_blue(tmp_path: Path) -> Path:
     """3 s red then 2 s blue at 10 fps, 160x120."""
     return write_video(tmp_path / "rb.avi", solid_frames(["red"] * 30 + ["blue"] * 20, SIZE), 10)
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
 
 
 def read_frames(path: Path) -> list[np.ndarray]:
@@ -115,6 +103,7 @@ def test_codec_falls_back_and_says_which(
     assert not (tmp_path / "none.mp4").exists()
 
 
+@pytest.mark.slow
 def test_plot_file_is_a_png(tiny_model: Path, red_blue: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra (matplotlib) is not installed")
     out = tmp_path / "timeline.png"

@@ -17,29 +17,17 @@ from pathlib import Path
 
 import pytest
 from rich.console import Console
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier, ClipResult, ErrorResult
 from vidclass.classifier import decode
-from vidclass.cli import app
 from vidclass.engines import classify_paths
 from vidclass.errors import InputError
 from vidclass.outputs.records import csv_header
 from vidclass.outputs.render import BatchProgress
 from vidclass.sources.inputs import expand_inputs
 
-runner = CliRunner()
 ROOT = Path(__file__).resolve().parents[1]
-
-
-def invoke(*args: str | Path, input: str | None = None):
-    return runner.invoke(app, [str(a) for a in args], input=input)
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture()
@@ -261,7 +249,9 @@ def _children(pid: int) -> list[int]:
         return []
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.subprocess
+@pytest.mark.kill
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.spawn)])
 @pytest.mark.parametrize("ext", ["jsonl", "csv"])
 def test_resume_after_a_kill_gives_every_source_once(
     tiny_model: Path, folder: Path, tmp_path: Path, workers: int, ext: str
@@ -340,6 +330,7 @@ def test_resume_refuses_a_csv_with_other_columns(tiny_model: Path, folder: Path,
 # --- workers ---------------------------------------------------------------------------------------
 
 
+@pytest.mark.spawn
 def test_results_do_not_depend_on_the_number_of_workers(tiny_model: Path, folder: Path) -> None:
     clf = Classifier(tiny_model, top_k=2)
     items = list(expand_inputs([folder, folder / "missing.avi"]))
@@ -368,6 +359,7 @@ def crash_on_a_and_e(path, recipe):
     yield from decode(path, recipe)
 
 
+@pytest.mark.spawn
 def test_a_crashing_decoder_costs_one_file(tiny_model: Path, folder: Path) -> None:
     clf = Classifier(tiny_model)
     # a_red.avi is the first file (a fresh process takes over), e_green.avi the last (none needed).
@@ -380,6 +372,7 @@ def test_a_crashing_decoder_costs_one_file(tiny_model: Path, folder: Path) -> No
     assert good == ["b_green.avi", "c_blue.avi", "d_red.avi"]
 
 
+@pytest.mark.spawn
 def test_stopping_early_ends_the_workers(tiny_model: Path, folder: Path) -> None:
     """What Ctrl-C or a closed pipe does to a run: the generator is closed mid-way."""
     import multiprocessing
@@ -391,6 +384,7 @@ def test_stopping_early_ends_the_workers(tiny_model: Path, folder: Path) -> None
     assert not [p for p in multiprocessing.active_children() if p.name == "vidclass-decoder"]
 
 
+@pytest.mark.spawn
 def test_workers_option_in_the_cli(tiny_model: Path, folder: Path) -> None:
     one = invoke("predict", folder, "--model", tiny_model, "--json")
     two = invoke("predict", folder, "--model", tiny_model, "--json", "--workers", "2")
@@ -430,15 +424,7 @@ def test_no_progress_when_stderr_is_not_a_terminal(tiny_model: Path, folder: Pat
 # --- the Ray engine --------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'vidclass[ray]')")
-    pytest.importorskip("ray.data", reason="ray is installed without Ray Data (pip install 'ray[data]')")
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
-
-
+@pytest.mark.ray
 def test_ray_engine_gives_the_local_engine_results(
     local_ray, tiny_model: Path, folder: Path, tmp_path: Path, monkeypatch
 ) -> None:
@@ -458,6 +444,7 @@ def test_ray_engine_gives_the_local_engine_results(
     assert {r["source"] for r in records(on_ray.read_text())} >= {"videos/a_red.avi", "videos/missing.avi"}
 
 
+@pytest.mark.ray
 def test_ray_engine_resumes_like_the_local_one(local_ray, tiny_model: Path, folder: Path, tmp_path: Path) -> None:
     out = tmp_path / "out.jsonl"
     assert invoke("predict", folder / "a_red.avi", "--model", tiny_model, "--output", out).exit_code == 0

@@ -9,29 +9,11 @@ from pathlib import Path
 
 import pytest
 import typer
-from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, make_tiny_model, solid_frames, tiny_spec, write_video
 
 from vidclass import runtimes as runtimes_module
 from vidclass import store as session_module
 from vidclass.cli import app
-
-runner = CliRunner()
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
-
-
-@pytest.fixture()
-def rgb_video(tmp_path: Path) -> Path:
-    # 2 s red, then 2 s green, then 1 s blue, at 10 fps (the tiny model's rate).
-    return write_video(tmp_path / "rgb.avi", solid_frames(["red"] * 20 + ["green"] * 20 + ["blue"] * 10), 10)
-
-
-def invoke(*args: str | Path, env: dict[str, str] | None = None):
-    return runner.invoke(app, [str(a) for a in args], env=env)
 
 
 def test_every_command_has_help() -> None:

@@ -79,6 +79,7 @@ def run(session: ort.InferenceSession, video: np.ndarray) -> np.ndarray:
 # The file
 
 
+@pytest.mark.real
 def test_conversion_reports_what_it_wrote(converted: Conversion) -> None:
     assert converted.path.is_file()
     assert converted.sha256 == sha256(converted.path)
@@ -88,6 +89,7 @@ def test_conversion_reports_what_it_wrote(converted: Conversion) -> None:
     assert [p.name for p in converted.path.parent.iterdir()] == [converted.path.name]
 
 
+@pytest.mark.real
 def test_a_second_conversion_from_the_bare_ckpt_is_byte_identical(
     converted: Conversion, weights_archive: Path, tmp_path: Path
 ) -> None:
@@ -98,6 +100,7 @@ def test_a_second_conversion_from_the_bare_ckpt_is_byte_identical(
     assert (tmp_path / "again.onnx").read_bytes() == converted.path.read_bytes()
 
 
+@pytest.mark.real
 def test_graph_is_opset_20_with_dynamic_batch_and_time(converted: Conversion, session: ort.InferenceSession) -> None:
     model = onnx.load(str(converted.path))
     onnx.checker.check_model(model, full_check=True)
@@ -115,6 +118,7 @@ def test_graph_is_opset_20_with_dynamic_batch_and_time(converted: Conversion, se
     np.testing.assert_allclose(run(session, video[1:, :9]), both[1:], atol=1e-5, rtol=0)
 
 
+@pytest.mark.real
 def test_metadata_is_the_contract(session: ort.InferenceSession, converted: Conversion) -> None:
     meta = session.get_modelmeta().custom_metadata_map
     spec = build_spec()
@@ -126,6 +130,7 @@ def test_metadata_is_the_contract(session: ort.InferenceSession, converted: Conv
     assert keys == sorted(keys)
 
 
+@pytest.mark.real
 def test_metadata_equals_todays_export(session: ort.InferenceSession, real_model: Path) -> None:
     """A drop-in replacement: the same keys and values as the file today's export wrote."""
     today = ort.InferenceSession(str(real_model), providers=["CPUExecutionProvider"])
@@ -136,6 +141,7 @@ def test_metadata_equals_todays_export(session: ort.InferenceSession, real_model
 # Numbers
 
 
+@pytest.mark.real
 @pytest.mark.parametrize("length", GOLDEN_LENGTHS)
 def test_matches_the_reference(length: int, session: ort.InferenceSession, golden: dict[str, np.ndarray]) -> None:
     per_step = run(session, frames_of(golden)[None, :length])
@@ -157,6 +163,7 @@ def cached_run(session: ort.InferenceSession) -> selfcheck_module.Run:
     return cached
 
 
+@pytest.mark.real
 def test_self_check_passes_on_the_procedural_input(converted: Conversion, cached_run: selfcheck_module.Run) -> None:
     check = self_check(converted.path, run=cached_run)
     assert check.passed and check.max_abs_diff <= 1e-3
@@ -165,6 +172,7 @@ def test_self_check_passes_on_the_procedural_input(converted: Conversion, cached
     assert check.max_abs_diff == converted.self_check_max_diff
 
 
+@pytest.mark.real
 def test_self_check_fails_a_wrong_model(converted: Conversion, cached_run: selfcheck_module.Run) -> None:
     def off_by_a_little(video: np.ndarray) -> np.ndarray:
         return cached_run(video) + 2e-3
@@ -234,6 +242,7 @@ def test_wrong_weights_raise_and_write_nothing(tmp_path: Path) -> None:
     assert not out.exists()
 
 
+@pytest.mark.real
 def test_a_failed_self_check_leaves_no_file(
     weights_archive: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -257,6 +266,7 @@ def test_a_failed_self_check_leaves_no_file(
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model.onnx"]
 
 
+@pytest.mark.real
 def test_build_model_refuses_weights_that_do_not_fit(weights_archive: Path) -> None:
     flat = checkpoint.flatten(checkpoint.load_checkpoint(weights_archive))
     spec = build_spec()
@@ -275,6 +285,7 @@ def test_build_model_refuses_weights_that_do_not_fit(weights_archive: Path) -> N
         build_model(flat, build_spec(labels))
 
 
+@pytest.mark.subprocess
 def test_the_converter_imports_no_torch() -> None:
     code = (
         "import sys, vidclass.convert, vidclass.convert.selfcheck, vidclass.convert.i3d\n"

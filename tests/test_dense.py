@@ -12,11 +12,9 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnx
 import onnxruntime as ort
 import pytest
-from onnx import TensorProto, helper
-from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
+from synthetic import SAME_SPEC, invoke, solid_frames, write_video
 
 from vidclass import Classifier
 from vidclass.clips import iter_frames, prefetch
@@ -33,51 +31,6 @@ from vidclass.errors import UsageError
 from vidclass.scores import softmax
 from vidclass.settings import Mode
 from vidclass.sources import VideoFile
-
-SAME_SPEC = tiny_spec(name="tiny-same", temporal_stride=8, min_frames=1, window_frames=16, hop_frames=8)
-
-
-def make_same_model(path: Path, seed: int = 0) -> Path:
-    """``[N, T, 32, 32, 3]`` -> ``[N, ceil(T/8), 3]`` through three SAME stride-2 time layers
-    (conv k5, max-pool k3, conv k3, all with SAME_UPPER padding, like TensorFlow's "SAME")."""
-    rng = np.random.default_rng(seed)
-    w1 = rng.normal(size=(4, 3, 5, 3, 3)).astype(np.float32)
-    w2 = rng.normal(size=(4, 4, 3, 1, 1)).astype(np.float32)
-    w3 = rng.normal(size=(4, 3)).astype(np.float32)
-    video = helper.make_tensor_value_info("video", TensorProto.FLOAT, ["N", "T", 32, 32, 3])
-    logits = helper.make_tensor_value_info("logits", TensorProto.FLOAT, ["N", "S", 3])
-    nodes = [
-        helper.make_node("Transpose", ["video"], ["x0"], perm=[0, 4, 1, 2, 3]),
-        helper.make_node("Conv", ["x0", "w1"], ["x1"], kernel_shape=[5, 3, 3], strides=[2, 2, 2],
-                         auto_pad="SAME_UPPER"),
-        helper.make_node("Relu", ["x1"], ["x2"]),
-        helper.make_node("MaxPool", ["x2"], ["x3"], kernel_shape=[3, 1, 1], strides=[2, 1, 1], auto_pad="SAME_UPPER"),
-        helper.make_node("Conv", ["x3", "w2"], ["x4"], kernel_shape=[3, 1, 1], strides=[2, 1, 1],
-                         auto_pad="SAME_UPPER"),
-        helper.make_node("ReduceMean", ["x4", "axes"], ["x5"], keepdims=0),
-        helper.make_node("Transpose", ["x5"], ["x6"], perm=[0, 2, 1]),
-        helper.make_node("MatMul", ["x6", "w3"], ["logits"]),
-    ]
-    graph = helper.make_graph(
-        nodes, "tiny-same", [video], [logits],
-        initializer=[
-            helper.make_tensor("w1", TensorProto.FLOAT, w1.shape, w1.flatten()),
-            helper.make_tensor("w2", TensorProto.FLOAT, w2.shape, w2.flatten()),
-            helper.make_tensor("w3", TensorProto.FLOAT, w3.shape, w3.flatten()),
-            helper.make_tensor("axes", TensorProto.INT64, [2], [3, 4]),
-        ],
-    )
-    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
-    model.ir_version = 8
-    helper.set_model_props(model, SAME_SPEC.to_metadata())
-    onnx.checker.check_model(model)
-    onnx.save(model, path)
-    return path
-
-
-@pytest.fixture(scope="module")
-def same_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_same_model(tmp_path_factory.mktemp("dense") / "same.onnx")
 
 
 @pytest.fixture(scope="module")
@@ -205,12 +158,11 @@ def test_wrong_header_is_corrected_by_a_second_pass(tmp_path: Path, same_model: 
     assert [(t.label, t.score) for t in result.top] == [(t.label, t.score) for t in reference.top]
 
 
-def test_dense_on_the_colour_model_matches_windows_per_window(tmp_path: Path) -> None:
+def test_dense_on_the_colour_model_matches_windows_per_window(tiny_model: Path, tmp_path: Path) -> None:
     """A model with a one-frame field: dense window scores are exactly independent windows'."""
-    model = make_tiny_model(tmp_path / "tiny.onnx")
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 20 + ["blue"] * 20, (40, 56)), 10.0)
-    windows = Classifier(model, provider="cpu").predict(video)
-    dense = Classifier(model, provider="cpu", mode="dense").predict(video)
+    windows = Classifier(tiny_model, provider="cpu").predict(video)
+    dense = Classifier(tiny_model, provider="cpu", mode="dense").predict(video)
     assert [(w.start_s, w.end_s) for w in windows.windows] == [(w.start_s, w.end_s) for w in dense.windows]
     for a, b in zip(windows.windows, dense.windows, strict=True):
         assert [t.label for t in a.top] == [t.label for t in b.top]
@@ -275,22 +227,14 @@ def test_chunk_dataclass() -> None:
     assert Chunk(8, 40, 1, None).frames == 32
 
 
+@pytest.mark.spawn
 def test_cli_dense_mode_json(tmp_path: Path, same_model: Path) -> None:
-    from typer.testing import CliRunner
-
-    from vidclass.cli import app
-
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 30 + ["blue"] * 30, (40, 56)), 10.0)
-    result = CliRunner().invoke(
-        app, ["predict", str(video), "--model", str(same_model), "--mode", "dense", "--json", "--quiet"]
-    )
+    result = invoke("predict", video, "--model", same_model, "--mode", "dense", "--json", "--quiet")
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
     assert rec["frames"] == 60 and rec["windows"][0]["start_s"] == 0.0
     # Dense mode is a mode of every engine: two decoding workers give the same record.
-    workers = CliRunner().invoke(
-        app, ["predict", str(video), "--model", str(same_model), "--mode", "dense", "--json", "--quiet",
-              "--workers", "2"]
-    )
+    workers = invoke("predict", video, "--model", same_model, "--mode", "dense", "--json", "--quiet", "--workers", "2")
     assert workers.exit_code == 0, workers.output
     assert json.loads(workers.stdout) == rec

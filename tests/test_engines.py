@@ -7,8 +7,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import solid_frames, write_video
-from test_dense import SAME_SPEC, make_same_model
+from synthetic import SAME_SPEC, make_same_model, solid_frames, write_video
 
 from vidclass import Classifier, ClipResult
 from vidclass.engines import classify_paths
@@ -23,11 +22,6 @@ def videos(tmp_path_factory: pytest.TempPathFactory) -> Path:
     write_video(folder / "b.avi", solid_frames(["blue"] * 20 + ["red"] * 21, (40, 56)), 10.0)
     write_video(folder / "c.avi", solid_frames(["green"] * 7, (40, 56)), 10.0)  # shorter than a chunk's field
     return folder
-
-
-@pytest.fixture(scope="module")
-def same_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    return make_same_model(tmp_path_factory.mktemp("same") / "same.onnx")
 
 
 def _by_source(results) -> dict[str, dict]:
@@ -51,6 +45,7 @@ def _close(a: dict[str, dict], b: dict[str, dict], tol: float = 1e-5) -> None:
             assert abs(scores_a[label] - scores_b[label]) <= tol, (name, label)
 
 
+@pytest.mark.spawn
 @pytest.mark.slow
 def test_dense_mode_with_two_workers_equals_dense_in_process(same_model: Path, videos: Path) -> None:
     clf = Classifier(same_model, provider="cpu", mode="dense", chunk_frames=40)
@@ -74,15 +69,6 @@ def test_settings_are_one_frozen_picklable_object(same_model: Path) -> None:
         clf.settings.top_k = 3  # type: ignore[misc]
     # The keyword API builds the same settings.
     assert Classifier(same_model, provider="cpu", mode="dense", chunk_frames=40, top_k=2).settings == clf.settings
-
-
-@pytest.fixture(scope="module")
-def local_ray():
-    ray = pytest.importorskip("ray", reason="the ray extra is not installed (pip install 'vidclass[ray]')")
-    pytest.importorskip("ray.data", reason="ray is installed without Ray Data (pip install 'ray[data]')")
-    ray.init(num_cpus=2, include_dashboard=False)
-    yield ray
-    ray.shutdown()
 
 
 @pytest.mark.slow
@@ -122,7 +108,7 @@ def test_every_mode_runs_through_the_same_per_file_function(same_model: Path, vi
         assert np.isclose(sum(t.score for t in result.top), sum(t.score for t in result.top))
 
 
-@pytest.mark.parametrize("workers", [1, 2])
+@pytest.mark.parametrize("workers", [1, pytest.param(2, marks=pytest.mark.spawn)])
 def test_progress_hears_the_expected_frames_before_the_clips(same_model: Path, videos: Path, workers: int) -> None:
     from vidclass.engines import run
 

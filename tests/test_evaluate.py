@@ -10,24 +10,11 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
 from vidclass import Classifier
-from vidclass.cli import app
 from vidclass.errors import UsageError
 from vidclass.evaluate import evaluate, load_dataset, match_labels, normalise_label
-
-runner = CliRunner()
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 def _video(path: Path, colour: str) -> Path:
@@ -129,6 +116,7 @@ def test_evaluate_figures_on_a_synthetic_folder(tiny_model: Path, labelled: Path
     assert report.errors == ()
 
 
+@pytest.mark.spawn
 def test_evaluate_cli_json_table_and_errors(tiny_model: Path, labelled: Path) -> None:
     (labelled / "green_" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42")
     result = invoke("evaluate", labelled, "--model", tiny_model, "--json")
@@ -154,6 +142,7 @@ def test_nothing_to_count_exits_1(tiny_model: Path, tmp_path: Path) -> None:
     assert "label 'purple' is not one of the model's" in result.stdout
 
 
+@pytest.mark.slow
 def test_confusion_png(tiny_model: Path, labelled: Path, tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the plot extra is not installed (pip install 'vidclass[plot]')")
     png = tmp_path / "confusion.png"

@@ -27,7 +27,6 @@ import signal
 import socket
 import struct
 import subprocess
-import sys
 import threading
 import wave
 from collections.abc import Callable
@@ -38,35 +37,24 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from synthetic import interruptible, make_tiny_model, solid_frames, tiny_spec, write_video
-from typer.testing import CliRunner
+from synthetic import VIDCLASS, interruptible, invoke, make_tiny_model, solid_frames, tiny_spec, write_video
 
 from vidclass import Classifier
-from vidclass.cli import app
 from vidclass.clips import iter_clips
 from vidclass.errors import InputError
 from vidclass.sources import FALLBACK_FPS, NetworkStream, VideoFile, diagnose, files
 
-runner = CliRunner()
 COLOURS = ["red"] * 10 + ["green"] * 10 + ["blue"] * 10  # 3 s at 10 fps, the tiny model's rate
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
 # Generous: only ever reached when something hangs, which is the failure these tests look for.
 HANG_S = 120
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, [str(a) for a in args])
+SPAWN = pytest.mark.spawn  # the parameters that start decoding worker processes
 
 
 def cli(args: list[str | bytes | Path], *, env: dict[str, str] | None = None, cwd: Path | None = None):
     """The real command in a child process (real pipes, real signals, real argv bytes)."""
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", *(os.fspath(a) for a in args)]
+    command = [*VIDCLASS, *(os.fspath(a) for a in args)]
     return subprocess.run(command, capture_output=True, env={**os.environ, **(env or {})}, cwd=cwd, timeout=HANG_S)
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
 
 
 @pytest.fixture()
@@ -249,6 +237,7 @@ def test_audio_only_wav(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     refused_alone(named_mp4, tiny_model, good, "an audio file (WAV), no video stream")
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize(
     ("name", "codec", "cause"),
     [
@@ -267,6 +256,7 @@ def test_audio_only_containers(tmp_path: Path, tiny_model: Path, good: Path, ffm
     refused_alone(bad, tiny_model, good, cause)
 
 
+@pytest.mark.subprocess
 def test_fifo_named_like_a_video_does_not_hang(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     if not hasattr(os, "mkfifo"):
         pytest.skip("no FIFOs on this system")
@@ -326,6 +316,7 @@ def test_folder_named_like_a_video_through_the_api(tmp_path: Path) -> None:
 # -- damaged files that are classified on what decodes -----------------------------------------------
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("percent", [10, 50, 90])
 def test_faststart_mp4_cut_short_decodes_partially(
     tmp_path: Path, tiny_model: Path, good: Path, ffmpeg, percent: int
@@ -355,6 +346,7 @@ def test_avi_cut_short_decodes_partially(tmp_path: Path, tiny_model: Path, good:
     assert f"decoded {len(frames)} of the 30 frames" in " ".join(record["warnings"])
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize("where", [0.3, 0.5, 0.7])
 @pytest.mark.parametrize("codec", ["libx264", "mpeg4"])
 def test_corrupted_packets_in_the_middle(tmp_path: Path, tiny_model: Path, good: Path, ffmpeg, codec, where) -> None:
@@ -427,6 +419,7 @@ def test_one_frame_mp4_and_fewer_frames_than_the_model_minimum(tmp_path: Path, g
         assert any("held to the model's minimum of 9" in w for w in record["warnings"])
 
 
+@pytest.mark.ffmpeg
 def test_grayscale(tmp_path: Path, tiny_model: Path, good: Path, ffmpeg) -> None:
     gray_avi = tmp_path / "gray.avi"
     writer = cv2.VideoWriter(str(gray_avi), cv2.VideoWriter_fourcc(*"MJPG"), 10, (64, 48), isColor=False)
@@ -446,6 +439,7 @@ def test_grayscale(tmp_path: Path, tiny_model: Path, good: Path, ffmpeg) -> None
         assert scores == pytest.approx([1 / 3] * 3, abs=0.02)  # no colour: the colour model cannot choose
 
 
+@pytest.mark.ffmpeg
 @pytest.mark.parametrize(
     ("height", "width"), [(2160, 3840), (97, 225), (225, 97), (64, 36), (2, 2), (3, 1000)],
     ids=["4k", "odd-225x97", "portrait-97x225", "portrait-36x64", "2x2", "3x1000"],
@@ -487,6 +481,7 @@ def test_extreme_aspect_ratio_is_not_resized_whole(monkeypatch: pytest.MonkeyPat
     assert np.abs(bounded - (exact.astype(np.float32) / 127.5 - 1)).max() < 1e-5
 
 
+@pytest.mark.ffmpeg
 def test_rotation_metadata_frames_are_classified_upright(tmp_path: Path, ffmpeg) -> None:
     # Stored landscape (48 x 64: red top half, blue bottom half), shown rotated by 90 degrees, as
     # phones record. "Upright" is what FFmpeg itself shows: its own decode, autorotated.
@@ -518,6 +513,7 @@ def test_rotation_metadata_frames_are_classified_upright(tmp_path: Path, ffmpeg)
     assert np.abs(fed.astype(int) - expected).mean() < 8
 
 
+@pytest.mark.ffmpeg
 def test_variable_frame_rate_is_timed_by_timestamps(tmp_path: Path, tiny_model: Path, good: Path, ffmpeg) -> None:
     # 10 red frames over 3 s, then 30 green frames over 1 s: by count green wins, by time red does.
     source = write_video(tmp_path / "src.avi", solid_frames(["red"] * 10 + ["green"] * 30), 10)
@@ -585,6 +581,7 @@ def test_wrong_frame_count_in_the_header(tmp_path: Path, tiny_model: Path, good:
 # -- paths: spaces, unicode, bytes that are not UTF-8 ------------------------------------------------
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize(
     "env", [{"LC_ALL": "C"}, {"LC_ALL": "C.UTF-8"}, {"LC_ALL": "C.UTF-8", "PYTHONIOENCODING": "utf-8:strict"}],
     ids=["C", "C.UTF-8", "strict-utf-8"],
@@ -626,6 +623,7 @@ def test_model_path_that_is_not_utf8(tmp_path: Path) -> None:
     assert Classifier(model).predict(video).top[0].label == "blue"
 
 
+@pytest.mark.subprocess
 def test_output_video_name_that_is_not_utf8(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     target = os.path.join(os.fsencode(tmp_path), b"out\xff.mp4")
     done = cli(["predict", good, "--model", tiny_model, "--output-video", target])
@@ -671,7 +669,8 @@ def test_onnx_of_another_network(tmp_path: Path, good: Path, meta, cause: str) -
 # -- output: pipes, Ctrl-C, files ---------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("mode", [["--json"], ["--csv"], [], ["--json", "--workers", "2"]],
+@pytest.mark.subprocess
+@pytest.mark.parametrize("mode", [["--json"], ["--csv"], [], pytest.param(["--json", "--workers", "2"], marks=SPAWN)],
                          ids=["json", "csv", "table", "json-2-workers"])
 def test_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path, tiny_model: Path, good: Path, mode) -> None:
     # `vidclass predict a.mp4 ... --json | head -1`: a real pipe, the status of vidclass itself.
@@ -679,8 +678,7 @@ def test_reader_that_goes_away_ends_the_run_quietly(tmp_path: Path, tiny_model: 
     listing = tmp_path / "inputs.txt"
     listing.write_text(f"{good}\n" * 200)
     script = '"$@" | head -1; exit "${PIPESTATUS[0]}"'
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict",
-               str(good), f"@{listing}", "--model", str(tiny_model), *mode]
+    command = [*VIDCLASS, "predict", str(good), f"@{listing}", "--model", str(tiny_model), *mode]
     done = subprocess.run(["bash", "-c", script, "bash", *command], capture_output=True, text=True, timeout=HANG_S)
     assert done.returncode == 0, done.stderr
     assert done.stderr == ""  # no traceback, no "Exception ignored", no BrokenPipeError
@@ -695,15 +693,17 @@ def many_inputs(tmp_path: Path) -> Path:
     return listing
 
 
-@pytest.mark.parametrize("mode", [["--json"], ["--json", "--workers", "2"], ["--output", "{out}"], ["--csv"]],
+@pytest.mark.subprocess
+@pytest.mark.kill
+@pytest.mark.parametrize("mode", [["--json"], pytest.param(["--json", "--workers", "2"], marks=SPAWN),
+                                  ["--output", "{out}"], ["--csv"]],
                          ids=["json", "json-2-workers", "output-file", "csv"])
 def test_ctrl_c_during_a_batch_leaves_whole_records_and_a_summary(
     tmp_path: Path, tiny_model: Path, many_inputs: Path, mode: list[str]
 ) -> None:
     out = tmp_path / "results.jsonl"
     mode = [m.replace("{out}", str(out)) for m in mode]
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", f"@{many_inputs}",
-               "--model", str(tiny_model), *mode]
+    command = [*VIDCLASS, "predict", f"@{many_inputs}", "--model", str(tiny_model), *mode]
     proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
     try:
         if "--output" in mode:  # nothing on stdout: wait for the first record in the file
@@ -808,6 +808,8 @@ class _SilentServer:
 MJPEG_HEADERS = b"HTTP/1.0 200 OK\r\nContent-Type: multipart/x-mixed-replace; boundary=frame\r\n\r\n"
 
 
+@pytest.mark.network
+@pytest.mark.subprocess
 @pytest.mark.parametrize(("scheme", "headers"), [("http", b""), ("http", MJPEG_HEADERS), ("rtsp", b"")],
                          ids=["http-silent", "http-headers-then-nothing", "rtsp-silent"])
 def test_stream_that_never_sends_a_frame_times_out(tiny_model: Path, scheme: str, headers: bytes) -> None:

@@ -96,6 +96,7 @@ def timings(draw: st.DrawFn) -> tuple[list[float], float]:
     return times, steps[-1] if steps else 0.04
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(
     timing=timings(),
@@ -251,6 +252,7 @@ def hostile_pickles(draw: st.DrawFn, marker: str = "/nonexistent/pwned") -> byte
     return b"\x80\x04" + body + b"."
 
 
+@pytest.mark.fuzz
 @settings(max_examples=1500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(data=hostile_pickles())
 def test_checkpoint_loader_fuzzed_never_runs_code(data: bytes) -> None:

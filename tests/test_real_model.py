@@ -12,10 +12,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from typer.testing import CliRunner
+from synthetic import invoke
 
 from vidclass import Classifier, ClipResult
-from vidclass.cli import app
 from vidclass.preprocess import center_crop, resized_size
 from vidclass.sampling import Resampler
 from vidclass.sources import VideoFile
@@ -30,15 +29,10 @@ def reference(reference_dir: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="session")
-def classifier(real_model: Path) -> Classifier:
-    return Classifier(real_model, provider="cpu", mode="windows")  # the windows mode, as this file tests
-
-
-@pytest.fixture(scope="session")
-def predictions(classifier: Classifier, clips_dir: Path) -> dict[str, ClipResult]:
+def predictions(real_classifier: Classifier, clips_dir: Path) -> dict[str, ClipResult]:
     with (clips_dir / "clips.csv").open() as f:
         files = [row["file"] for row in csv.DictReader(f)]
-    return {name: classifier.predict(clips_dir / name) for name in files}
+    return {name: real_classifier.predict(clips_dir / name) for name in files}
 
 
 # Clips whose container timestamps are regular: there, resampling by timestamp picks exactly the
@@ -120,10 +114,7 @@ def test_preprocessing_reproduces_the_reference_frames(clips_dir: Path, referenc
 
 
 def test_cli_json_on_a_real_clip(real_model: Path, clips_dir: Path) -> None:
-    result = CliRunner().invoke(
-        app,
-        ["predict", str(clips_dir / "cleaning_pool_1s.mp4"), "--model", str(real_model), "--json", "--provider", "cpu"],
-    )
+    result = invoke("predict", clips_dir / "cleaning_pool_1s.mp4", "--model", real_model, "--json", "--provider", "cpu")
     assert result.exit_code == 0, result.output
     rec = json.loads(result.stdout)
     assert rec["top"][0]["label"] == "cleaning pool"

@@ -10,14 +10,10 @@ import numpy as np
 import onnx
 import pytest
 from onnx import TensorProto, helper
-from synthetic import make_tiny_model, tiny_spec
-from typer.testing import CliRunner
+from synthetic import invoke, make_tiny_model, tiny_spec
 
-from vidclass.cli import app
 from vidclass.errors import ModelError, UsageError
 from vidclass.graph.receptive import analyse, count_macs, inspect_model, static_shapes, trace_fields
-
-runner = CliRunner()
 
 
 class Net:
@@ -295,9 +291,8 @@ def test_analyse_reports_seconds_at_the_models_rate_and_checks_the_stride(tmp_pa
 # --- vidclass inspect ---------------------------------------------------------------------------
 
 
-def test_inspect_json_on_the_tiny_model(tmp_path: Path) -> None:
-    model = make_tiny_model(tmp_path / "tiny.onnx")
-    result = runner.invoke(app, ["inspect", str(model), "--json", "--frames", "12"])
+def test_inspect_json_on_the_tiny_model(tiny_model: Path) -> None:
+    result = invoke("inspect", tiny_model, "--json", "--frames", "12")
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     # Mean colour per frame: one frame in time, the whole 32x32 crop in space.
@@ -309,27 +304,25 @@ def test_inspect_json_on_the_tiny_model(tmp_path: Path) -> None:
     assert d["model"]["name"] == "tiny-colour" and d["inputs"][0]["shape"] == ["N", "T", 32, 32, 3]
 
 
-def test_inspect_table_on_the_tiny_model(tmp_path: Path) -> None:
-    model = make_tiny_model(tmp_path / "tiny.onnx")
-    result = runner.invoke(app, ["inspect", str(model)])
+def test_inspect_table_on_the_tiny_model(tiny_model: Path) -> None:
+    result = invoke("inspect", tiny_model)
     assert result.exit_code == 0, result.output
     assert "one output step sees 1 frame (0.10 s at 10 fps) and 32 × 32 pixels" in result.stdout
     assert "ReduceMean" in result.stdout and "[N, T, 32, 32, 3]" in result.stdout
 
 
-def test_inspect_errors(tmp_path: Path) -> None:
-    model = make_tiny_model(tmp_path / "tiny.onnx")
-    below = runner.invoke(app, ["inspect", str(model), "--frames", "1"])
+def test_inspect_errors(tiny_model: Path, tmp_path: Path) -> None:
+    below = invoke("inspect", tiny_model, "--frames", "1")
     assert below.exit_code == 2 and "minimum" in below.output
-    missing = runner.invoke(app, ["inspect", str(tmp_path / "nope.onnx")])
+    missing = invoke("inspect", tmp_path / "nope.onnx")
     assert missing.exit_code == 3
-    bare = runner.invoke(app, ["inspect", str(make_tiny_model(tmp_path / "bare.onnx", spec=None))])
+    bare = invoke("inspect", make_tiny_model(tmp_path / "bare.onnx", spec=None))
     assert bare.exit_code == 3 and "metadata" in bare.output
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    assert runner.invoke(app, ["inspect", str(junk)]).exit_code == 3
+    assert invoke("inspect", junk).exit_code == 3
     with pytest.raises(UsageError):
-        inspect_model(model, frames=1)
+        inspect_model(tiny_model, frames=1)
 
 
 # --- the real I3D export ------------------------------------------------------------------------

@@ -23,10 +23,8 @@ import numpy as np
 import pytest
 import report_batch
 from chromium import Browser, find_chromium
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
-from vidclass.cli import app
 from vidclass.errors import UsageError
 from vidclass.evaluate import score
 from vidclass.outputs.report import (
@@ -43,9 +41,6 @@ from vidclass.outputs.report import (
 )
 from vidclass.results import ClipLabel, ClipResult, ErrorResult, ModelInfo
 from vidclass.thumbnails import Thumbnail, ThumbnailStrip
-
-runner = CliRunner()
-
 
 # --- ThumbnailStrip -------------------------------------------------------------------------------
 
@@ -184,6 +179,7 @@ def _data_of(path: Path) -> str:
     return parsed.data["vidclass-data"]
 
 
+@pytest.mark.slow
 def test_report_of_hostile_names_has_no_element_but_its_own() -> None:
     records, strips = report_batch.batch(40, seed=3)
     page = build_report(records, thumbnails=strips, run={"title": "<i>title</i>", "command": "x </script>"})
@@ -323,35 +319,34 @@ def test_report_command(tmp_path: Path) -> None:
     lines = [json.dumps(r) for r in report_batch.batch(12, seed=5, thumbnails=0)[0]]
     results.write_text("\n".join(lines) + "\n" + lines[0][:30], encoding="utf-8")
     out = tmp_path / "report.html"
-    done = runner.invoke(app, ["report", str(results), "-o", str(out)])
+    done = invoke("report", results, "-o", out)
     assert done.exit_code == 0, done.output
     assert done.stdout == ""
     assert "left out an unfinished last record" in done.stderr and "12 videos (1 failed)" in done.stderr
     data = json.loads(_data_of(out))
     assert len(data["videos"]) == 12 and data["results"] == str(results)
-    again = runner.invoke(app, ["report", str(results), "-o", str(out)])
+    again = invoke("report", results, "-o", out)
     assert again.exit_code == 2 and "already exists; add --force" in again.stderr
     bad = tmp_path / "bad.jsonl"
     bad.write_text('{"source": "a"}\nnot json\n{"source": "b"}\n', encoding="utf-8")
-    refused = runner.invoke(app, ["report", str(bad), "-o", str(tmp_path / "b.html")])
+    refused = invoke("report", bad, "-o", tmp_path / "b.html")
     assert refused.exit_code == 2 and refused.stderr.strip().endswith("line 2 is not JSON (Expecting value)")
-    piped = runner.invoke(app, ["report", "-", "-o", str(tmp_path / "p.html")], input="\n".join(lines) + "\n")
+    piped = invoke("report", "-", "-o", tmp_path / "p.html", input="\n".join(lines) + "\n")
     assert piped.exit_code == 0 and "12 videos" in piped.stderr
-    empty = runner.invoke(app, ["report", "-", "-o", str(tmp_path / "e.html")], input="\n")
+    empty = invoke("report", "-", "-o", tmp_path / "e.html", input="\n")
     assert empty.exit_code == 2 and "standard input: no vidclass records in it" in empty.stderr
     assert not (tmp_path / "e.html").exists()
 
 
-def test_report_command_reads_thumbnails_again_on_request(tmp_path: Path) -> None:
+def test_report_command_reads_thumbnails_again_on_request(tmp_path: Path, tiny_model: Path) -> None:
     video = write_video(tmp_path / "rgb.avi", solid_frames(["red"] * 20 + ["blue"] * 20), 10)
-    model = make_tiny_model(tmp_path / "tiny.onnx")
     results = tmp_path / "r.jsonl"
-    made = runner.invoke(app, ["predict", str(video), "--model", str(model), "--provider", "cpu", "-o", str(results)])
+    made = invoke("predict", video, "--model", tiny_model, "--provider", "cpu", "-o", results)
     assert made.exit_code == 0, made.output
     with results.open("a", encoding="utf-8") as f:
         f.write(json.dumps(report_batch.record(random.Random(1), str(tmp_path / "gone.mp4"))) + "\n")
     out = tmp_path / "r.html"
-    done = runner.invoke(app, ["report", str(results), "-o", str(out), "--thumbnails", "4"])
+    done = invoke("report", results, "-o", out, "--thumbnails", "4")
     assert done.exit_code == 0, done.output
     assert "no thumbnails for" in done.stderr and "gone.mp4" in done.stderr
     videos = json.loads(_data_of(out))["videos"]
@@ -616,12 +611,10 @@ def test_an_empty_report_and_one_without_thumbnails_open_cleanly(browser: Browse
 def test_report_of_a_real_clip(browser: Browser, real_model: Path, clips_dir: Path, tmp_path: Path) -> None:
     clip = clips_dir / "cleaning_pool_1s.mp4"
     results = tmp_path / "real.jsonl"
-    made = runner.invoke(
-        app, ["predict", str(clip), "--model", str(real_model), "--provider", "cpu", "--segments", "-o", str(results)]
-    )
+    made = invoke("predict", clip, "--model", real_model, "--provider", "cpu", "--segments", "-o", results)
     assert made.exit_code == 0, made.output
     page = tmp_path / "real.html"
-    done = runner.invoke(app, ["report", str(results), "-o", str(page), "--thumbnails", "8"])
+    done = invoke("report", results, "-o", page, "--thumbnails", "8")
     assert done.exit_code == 0, done.output
     _open(browser, page)
     assert browser.console_problems() == []

@@ -10,10 +10,8 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from synthetic import make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import invoke, solid_frames, write_video
 
-from vidclass.cli import app
 from vidclass.errors import UsageError
 from vidclass.segments import SegmentRule, release_threshold, segment, step_at, window_steps
 
@@ -167,6 +165,7 @@ def test_shape_mismatch_is_an_error() -> None:
         segment(unit_steps(2), np.zeros((3, 5)), LABELS)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=200, deadline=None)
 @given(
     st.lists(st.lists(st.floats(0.0, 1.0), min_size=5, max_size=5), min_size=1, max_size=30),
@@ -189,14 +188,6 @@ def test_segments_tile_the_timeline(raw: list[list[float]], threshold: float, mi
 
 # --- predict --segments with the tiny colour model ---------------------------------------------
 
-runner = CliRunner()
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
-
-
 @pytest.fixture()
 def red_grey_blue(tmp_path: Path) -> Path:
     """2 s red, 2 s grey, 1 s blue at 10 fps. The tiny model gives softmax(10 * mean RGB): about 1.0
@@ -207,7 +198,7 @@ def red_grey_blue(tmp_path: Path) -> Path:
 
 
 def predict_json(model: Path, video: Path, *options: str) -> dict:
-    result = runner.invoke(app, ["predict", str(video), "--model", str(model), "--json", *options])
+    result = invoke("predict", video, "--model", model, "--json", *options)
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)
 
@@ -238,9 +229,7 @@ def test_predict_segments_threshold_and_min_duration(tiny_model: Path, red_grey_
 
 
 def test_predict_segments_table(tiny_model: Path, red_grey_blue: Path) -> None:
-    result = runner.invoke(
-        app, ["predict", str(red_grey_blue), "--model", str(tiny_model), "--segments", "--threshold", "0.8"]
-    )
+    result = invoke("predict", red_grey_blue, "--model", tiny_model, "--segments", "--threshold", "0.8")
     assert result.exit_code == 0, result.output
     lines = result.stdout.splitlines()
     start = next(i for i, line in enumerate(lines) if line.strip() == "segments")
@@ -250,9 +239,7 @@ def test_predict_segments_table(tiny_model: Path, red_grey_blue: Path) -> None:
 
 
 def test_predict_rejects_a_threshold_out_of_range(tiny_model: Path, red_grey_blue: Path) -> None:
-    result = runner.invoke(
-        app, ["predict", str(red_grey_blue), "--model", str(tiny_model), "--segments", "--threshold", "1.5"]
-    )
+    result = invoke("predict", red_grey_blue, "--model", tiny_model, "--segments", "--threshold", "1.5")
     assert result.exit_code == 2
     assert "threshold" in result.output
 

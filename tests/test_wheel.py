@@ -139,6 +139,7 @@ def test_a_plain_install_has_no_torch(installed: Installed) -> None:
     assert not [n for n in names if n.startswith(("torch", "nvidia-", "onnxscript"))]
 
 
+@pytest.mark.real
 def test_first_predict_fetches_the_model_then_classifies(
     installed: Installed, user: dict[str, str], assets_dir: Path, clips_dir: Path
 ) -> None:
@@ -157,6 +158,7 @@ def test_first_predict_fetches_the_model_then_classifies(
     assert all(Path(licence["text"]).is_file() for licence in listed[0]["licences"])
 
 
+@pytest.mark.real
 def test_a_second_run_converts_nothing_and_imports_no_torch(
     installed: Installed, user: dict[str, str], clips_dir: Path
 ) -> None:
@@ -175,6 +177,7 @@ def test_a_second_run_converts_nothing_and_imports_no_torch(
     print(f"\nsecond run (1 s clip, no conversion): {seconds:.0f} s")
 
 
+@pytest.mark.real
 def test_offline_without_weights_fails_in_one_line(
     installed: Installed, tmp_path: Path, clips_dir: Path
 ) -> None:
