@@ -36,7 +36,8 @@ from typing import IO, Any
 
 import onnx
 
-from ..convert import convert_weights, self_check
+from ..convert import Conversion, self_check
+from ..convert import convert_weights as convert_one_pass
 from ..convert.checkpoint import CKPT_SHA256
 from ..convert.streaming import convert_streaming
 from ..errors import ModelError, ModelNotFoundError, VidclassError
@@ -160,8 +161,7 @@ def provision_model(
     :class:`~vidclass.errors.ModelNotFoundError` before writing anything."""
     say = report or default_report
     target = (folder or user_models_dir()) / DEFAULT_MODEL_FILE
-    stream = streaming_companion(target)
-    if not force and target.is_file() and stream.is_file():
+    if not force and target.is_file():
         return Provisioned(target, read_record(target), converted=False)
     if is_offline() and local_weights(weights) is None:
         raise ModelNotFoundError(offline_message())
@@ -170,7 +170,7 @@ def provision_model(
     except OSError as e:
         raise ModelError(f"{target.parent}: cannot create the model folder ({e})") from e
     with exclusive_lock(target.with_name(f".{target.name}.lock"), say):
-        if not force and target.is_file() and stream.is_file():  # a concurrent run made it while this one waited
+        if not force and target.is_file():  # a concurrent run made it while this one waited
             say(f"model ready (made by another vidclass process): {target}")
             return Provisioned(target, read_record(target), converted=False)
         _remove_leftovers(target)
@@ -181,7 +181,6 @@ def provision_model(
         say(f"weights: {source.origin}")
         say("step 2/3: converting to ONNX and self-checking (the one-pass model, then its streaming form)")
         done = convert_weights(source.path, target, log=say)
-        convert_streaming(source.path, stream, log=say)
         now = _utc_now()
         record = ModelRecord(
             file=target.name,
@@ -201,6 +200,14 @@ def provision_model(
         _drop_download(source)
         say(f"model ready in {time.perf_counter() - began:.0f} s: {target} ({done.size_bytes / 1e6:.1f} MB)")
     return Provisioned(target, record, converted=True)
+
+
+def convert_weights(weights: Path, output: Path, *, log: Report | None = None) -> Conversion:
+    """Both forms of the model from ``weights``: the one-pass model at ``output`` and its streaming form
+    beside it (:func:`vidclass.store.streaming_companion`), each written atomically and self-checked.
+    The streaming form is written first, so that a model found in place always has it."""
+    convert_streaming(weights, streaming_companion(output), log=log)
+    return convert_one_pass(weights, output, log=log)
 
 
 def _drop_download(source: Weights) -> None:
