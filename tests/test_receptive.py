@@ -297,7 +297,7 @@ def test_analyse_reports_seconds_at_the_models_rate_and_checks_the_stride(tmp_pa
 
 def test_inspect_json_on_the_tiny_model(tmp_path: Path) -> None:
     model = make_tiny_model(tmp_path / "tiny.onnx")
-    result = runner.invoke(app, ["inspect", str(model), "--json", "--frames", "12"])
+    result = runner.invoke(app, ["inspect", "--model", str(model), "--json", "--window", "12"])
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     # Mean colour per frame: one frame in time, the whole 32x32 crop in space.
@@ -311,7 +311,7 @@ def test_inspect_json_on_the_tiny_model(tmp_path: Path) -> None:
 
 def test_inspect_table_on_the_tiny_model(tmp_path: Path) -> None:
     model = make_tiny_model(tmp_path / "tiny.onnx")
-    result = runner.invoke(app, ["inspect", str(model)])
+    result = runner.invoke(app, ["inspect", "--model", str(model)])
     assert result.exit_code == 0, result.output
     assert "one output step sees 1 frame (0.10 s at 10 fps) and 32 × 32 pixels" in result.stdout
     assert "ReduceMean" in result.stdout and "[N, T, 32, 32, 3]" in result.stdout
@@ -319,15 +319,18 @@ def test_inspect_table_on_the_tiny_model(tmp_path: Path) -> None:
 
 def test_inspect_errors(tmp_path: Path) -> None:
     model = make_tiny_model(tmp_path / "tiny.onnx")
-    below = runner.invoke(app, ["inspect", str(model), "--frames", "1"])
+    below = runner.invoke(app, ["inspect", "--model", str(model), "--window", "1"])
     assert below.exit_code == 2 and "minimum" in below.output
-    missing = runner.invoke(app, ["inspect", str(tmp_path / "nope.onnx")])
+    missing = runner.invoke(app, ["inspect", "--model", str(tmp_path / "nope.onnx")])
     assert missing.exit_code == 3
-    bare = runner.invoke(app, ["inspect", str(make_tiny_model(tmp_path / "bare.onnx", spec=None))])
+    bare = runner.invoke(app, ["inspect", "--model", str(make_tiny_model(tmp_path / "bare.onnx", spec=None))])
     assert bare.exit_code == 3 and "metadata" in bare.output
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    assert runner.invoke(app, ["inspect", str(junk)]).exit_code == 3
+    assert runner.invoke(app, ["inspect", "--model", str(junk)]).exit_code == 3
+    # The model was once an argument; it is --model now, as in every command.
+    positional = runner.invoke(app, ["inspect", str(model)])
+    assert positional.exit_code == 2 and f"did you mean --model {model}?" in positional.stderr
     with pytest.raises(UsageError):
         inspect_model(model, frames=1)
 

@@ -1,0 +1,186 @@
+"""What every command shares: the two consoles, the one error wrapper, logging, and the options
+that mean the same thing everywhere (same name, same short form, same help panel).
+
+stdout carries results only (tables, or JSON Lines); everything meant for people (warnings,
+errors, progress) goes to stderr. Exit codes are listed in :mod:`vidclass.errors`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import logging
+import os
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Annotated, BinaryIO
+
+import typer
+from rich.console import Console
+from rich.markup import escape
+
+from ..engines import Engine
+from ..errors import EXIT_INTERRUPTED, VidclassError
+from ..settings import Precision, Provider
+
+
+class _ResultConsole(Console):
+    """stdout. rich exits with status 1 when the reader goes away (``predict a.mp4 | head -1``);
+    hand the BrokenPipeError to the command instead, which stops quietly as it does for --json
+    (and where a command does not, Typer ends it quietly on EPIPE)."""
+
+    def on_broken_pipe(self) -> None:
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
+
+
+stdout = _ResultConsole(highlight=False, soft_wrap=False)
+stderr = Console(stderr=True, highlight=False)
+# A message is wrapped between words on a terminal; a log or a pipe keeps each one on one line.
+stderr.soft_wrap = not stderr.is_terminal
+
+
+# --- help panels: options are grouped by what they are about, in this order ---------------------
+
+IO = "Input and output"
+WINDOWS = "Windows"
+SEGMENTS = "Segments and figures"
+SOURCE = "Source and stopping"
+PERFORMANCE = "Performance"
+CLUSTER = "Cluster"
+PANELS = (IO, WINDOWS, SEGMENTS, SOURCE, PERFORMANCE, CLUSTER)
+
+
+# --- options that mean the same in every command -------------------------------------------------
+
+ModelOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--model", "-m", metavar="PATH", rich_help_panel=IO, show_default=False,
+        help="The ONNX model (default: $VIDCLASS_MODEL, then models/ here, then your user data folder).",
+    ),
+]
+TopKOption = Annotated[
+    int, typer.Option("--top-k", "-k", min=1, metavar="N", rich_help_panel=IO, help="How many actions to show.")
+]
+QuietOption = Annotated[
+    bool,
+    typer.Option(
+        "--quiet", "-q", rich_help_panel=IO, help="Nothing on stderr but warnings and errors: no progress, no summary."
+    ),
+]
+VerboseOption = Annotated[
+    bool, typer.Option("--verbose", "-v", rich_help_panel=IO, help="More detail on stderr (debug messages).")
+]
+WindowOption = Annotated[
+    int | None,
+    typer.Option(
+        "--window", "-w", min=1, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+        help="Window length in frames (default: the model's; I3D: 64 frames, 2.56 s).",
+    ),
+]
+HopOption = Annotated[
+    int | None,
+    typer.Option(
+        "--hop", min=1, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+        help="Frames from one window's start to the next (default: the model's; I3D: 32).",
+    ),
+]
+ProviderOption = Annotated[
+    Provider,
+    typer.Option(
+        "--provider", "-p", metavar="NAME", rich_help_panel=PERFORMANCE, show_default=False,
+        help="Where the model runs (default: auto, the best available).",
+    ),
+]
+PrecisionOption = Annotated[
+    Precision,
+    typer.Option(
+        "--precision", metavar="NAME", rich_help_panel=PERFORMANCE, show_default=False,
+        help="The arithmetic (default: auto, the provider's best). bf16 needs OpenVINO and AMX or "
+        "AVX512-BF16; int8 a quantised copy, MODEL.int8.onnx.",
+    ),
+]
+ThreadsOption = Annotated[
+    int | None,
+    typer.Option(
+        "--threads", min=1, metavar="N", rich_help_panel=PERFORMANCE, show_default=False,
+        help="CPU threads for the model (default: all cores).",
+    ),
+]
+WorkersOption = Annotated[
+    int,
+    typer.Option(
+        "--workers", "-j", min=1, metavar="N", rich_help_panel=PERFORMANCE, show_default=False,
+        help="Processes decoding videos in parallel (1: this one); with --engine ray, model actors.",
+    ),
+]
+EngineOption = Annotated[
+    Engine,
+    typer.Option(
+        "--engine", rich_help_panel=CLUSTER, show_default=False,
+        help="local, or ray: the same job on a Ray cluster (the ray extra).",
+    ),
+]
+AddressOption = Annotated[
+    str | None,
+    typer.Option(
+        "--address", metavar="ADDRESS", rich_help_panel=CLUSTER, show_default=False,
+        help="Ray cluster address (default: $RAY_ADDRESS, else a Ray started here).",
+    ),
+]
+
+
+# --- errors and logging ---------------------------------------------------------------------------
+
+
+def fail(message: str, code: int) -> typer.Exit:
+    """Say ``message`` as one line on stderr; raise the returned Exit to end with ``code``."""
+    stderr.print(f"vidclass: {escape(message)}", style="red")
+    return typer.Exit(code)
+
+
+@contextlib.contextmanager
+def errors(interrupted: str = "interrupted") -> Iterator[None]:
+    """The one error wrapper: a :class:`VidclassError` is one line and its exit code, Ctrl-C is 130."""
+    try:
+        yield
+    except VidclassError as e:
+        raise fail(str(e), e.exit_code) from None
+    except KeyboardInterrupt:
+        raise fail(interrupted, EXIT_INTERRUPTED) from None
+
+
+class _StderrHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        style = "yellow" if record.levelno >= logging.WARNING else "dim"
+        stderr.print(f"{record.levelname.lower()}: {escape(record.getMessage())}", style=style)
+
+
+def setup_logging(verbose: bool) -> None:
+    log = logging.getLogger("vidclass")
+    log.handlers[:] = [_StderrHandler()]
+    log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    log.propagate = False
+
+
+# --- writing results ------------------------------------------------------------------------------
+
+
+def write_line(line: str) -> None:
+    """One line of results on stdout, flushed at once (a reader downstream sees it now)."""
+    sys.stdout.write(line + "\n")
+    sys.stdout.flush()
+
+
+def stdout_bytes() -> BinaryIO:
+    """Standard output for whole records written in one call each (the text layer flushed first)."""
+    sys.stdout.flush()
+    return sys.stdout.buffer
+
+
+def reader_gone() -> None:
+    """The reader of stdout went away (``vidclass ... --json | head -1``): point stdout at the null
+    device, so that the flush at exit does not fail a second time."""
+    os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
