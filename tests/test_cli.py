@@ -286,3 +286,30 @@ def test_auto_provider_takes_openvino_when_installed_else_cpu(tiny_model: Path) 
         pytest.skip("this onnxruntime has an accelerator provider, which auto prefers")
     expected = "openvino" if runtimes_module._openvino_runtime() else "cpu"
     assert Classifier(tiny_model).session.provider == expected
+
+
+def test_sub_apps_mounted_later_get_the_same_help_and_errors() -> None:
+    # `vidclass models` and `vidclass report` are mounted with one line, from plain Typer apps.
+    from vidclass.cli.help import App
+
+    main, sub = App(name="vidclass"), typer.Typer(help="The model.")
+
+    @sub.command("list")
+    def list_models(as_json: bool = typer.Option(False, "--json", help="As JSON.")) -> None:
+        """List the models.
+
+        Examples:
+            vidclass models list --json
+        """
+
+    @sub.command("path")
+    def model_path() -> None:
+        """Where the model is."""
+
+    main.add_typer(sub, name="models")
+    shown = runner.invoke(main, ["models", "list", "--help"])
+    assert shown.exit_code == 0 and "<bool>" not in shown.output
+    assert "      --json  As JSON." in shown.output and "Examples:\n  vidclass models list --json" in shown.output
+    mistyped = runner.invoke(main, ["models", "list", "--jsn"])
+    assert mistyped.exit_code == 2
+    assert mistyped.stderr == "vidclass models list: no such option --jsn; did you mean --json?\n"

@@ -15,11 +15,8 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from .evaluate import evaluate
+from . import evaluate, inspect, predict, watch
 from .help import App
-from .inspect import inspect
-from .predict import predict
-from .watch import watch
 
 app = App(name="vidclass", no_args_is_help=True)
 
@@ -46,10 +43,11 @@ def main_options(
     """
 
 
-app.command("predict")(predict)
-app.command("watch")(watch)
-app.command("evaluate")(evaluate)
-app.command("inspect")(inspect)
+# The modules keep their names (vidclass.cli.watch is the module, not the function).
+app.command("predict")(predict.predict)
+app.command("watch")(watch.watch)
+app.command("evaluate")(evaluate.evaluate)
+app.command("inspect")(inspect.inspect)
 
 
 def main() -> None:

@@ -14,7 +14,7 @@ import os
 import sys
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Annotated, BinaryIO
+from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
@@ -52,81 +52,88 @@ CLUSTER = "Cluster"
 PANELS = (IO, WINDOWS, SEGMENTS, SOURCE, PERFORMANCE, CLUSTER)
 
 
-# --- options that mean the same in every command -------------------------------------------------
+# --- options ---------------------------------------------------------------------------------------
 
+
+def flag(*names: str, panel: str, help: str) -> Any:
+    """An on/off option: shown in help without a value."""
+    return typer.Option(*names, rich_help_panel=panel, help=help)
+
+
+def value(*names: str, metavar: str, panel: str, help: str, show_default: bool = False, **checks: Any) -> Any:
+    """An option that takes a value, named in help by ``metavar`` (PATH, N, SECONDS, NAME). The
+    default is shown only on request: most options say theirs in words ("default: the model's")."""
+    return typer.Option(
+        *names, metavar=metavar, rich_help_panel=panel, show_default=show_default, help=help, **checks
+    )
+
+
+# The options that mean the same in every command: same name, same short form, same panel.
 ModelOption = Annotated[
     Path | None,
-    typer.Option(
-        "--model", "-m", metavar="PATH", rich_help_panel=IO, show_default=False,
+    value(
+        "--model", "-m", metavar="PATH", panel=IO,
         help="The ONNX model (default: $VIDCLASS_MODEL, then models/ here, then your user data folder).",
     ),
 ]
 TopKOption = Annotated[
-    int, typer.Option("--top-k", "-k", min=1, metavar="N", rich_help_panel=IO, help="How many actions to show.")
+    int, value("--top-k", "-k", min=1, metavar="N", panel=IO, show_default=True, help="How many actions to show.")
 ]
 QuietOption = Annotated[
-    bool,
-    typer.Option(
-        "--quiet", "-q", rich_help_panel=IO, help="Nothing on stderr but warnings and errors: no progress, no summary."
-    ),
+    bool, flag("--quiet", "-q", panel=IO, help="Nothing on stderr but warnings and errors: no progress, no summary.")
 ]
-VerboseOption = Annotated[
-    bool, typer.Option("--verbose", "-v", rich_help_panel=IO, help="More detail on stderr (debug messages).")
-]
+VerboseOption = Annotated[bool, flag("--verbose", "-v", panel=IO, help="More detail on stderr (debug messages).")]
 WindowOption = Annotated[
     int | None,
-    typer.Option(
-        "--window", "-w", min=1, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+    value(
+        "--window", "-w", min=1, metavar="N", panel=WINDOWS,
         help="Window length in frames (default: the model's; I3D: 64 frames, 2.56 s).",
     ),
 ]
 HopOption = Annotated[
     int | None,
-    typer.Option(
-        "--hop", min=1, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+    value(
+        "--hop", min=1, metavar="N", panel=WINDOWS,
         help="Frames from one window's start to the next (default: the model's; I3D: 32).",
     ),
 ]
 ProviderOption = Annotated[
     Provider,
-    typer.Option(
-        "--provider", "-p", metavar="NAME", rich_help_panel=PERFORMANCE, show_default=False,
+    value(
+        "--provider", "-p", metavar="NAME", panel=PERFORMANCE,
         help="Where the model runs (default: auto, the best available).",
     ),
 ]
 PrecisionOption = Annotated[
     Precision,
-    typer.Option(
-        "--precision", metavar="NAME", rich_help_panel=PERFORMANCE, show_default=False,
+    value(
+        "--precision", metavar="NAME", panel=PERFORMANCE,
         help="The arithmetic (default: auto, the provider's best). bf16 needs OpenVINO and AMX or "
         "AVX512-BF16; int8 a quantised copy, MODEL.int8.onnx.",
     ),
 ]
 ThreadsOption = Annotated[
     int | None,
-    typer.Option(
-        "--threads", min=1, metavar="N", rich_help_panel=PERFORMANCE, show_default=False,
-        help="CPU threads for the model (default: all cores).",
-    ),
+    value("--threads", min=1, metavar="N", panel=PERFORMANCE, help="CPU threads for the model (default: all cores)."),
 ]
 WorkersOption = Annotated[
     int,
-    typer.Option(
-        "--workers", "-j", min=1, metavar="N", rich_help_panel=PERFORMANCE, show_default=False,
+    value(
+        "--workers", "-j", min=1, metavar="N", panel=PERFORMANCE,
         help="Processes decoding videos in parallel (1: this one); with --engine ray, model actors.",
     ),
 ]
 EngineOption = Annotated[
     Engine,
-    typer.Option(
-        "--engine", rich_help_panel=CLUSTER, show_default=False,
+    value(
+        "--engine", metavar="local|ray", panel=CLUSTER,
         help="local, or ray: the same job on a Ray cluster (the ray extra).",
     ),
 ]
 AddressOption = Annotated[
     str | None,
-    typer.Option(
-        "--address", metavar="ADDRESS", rich_help_panel=CLUSTER, show_default=False,
+    value(
+        "--address", metavar="ADDRESS", panel=CLUSTER,
         help="Ray cluster address (default: $RAY_ADDRESS, else a Ray started here).",
     ),
 ]

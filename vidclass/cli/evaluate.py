@@ -31,9 +31,11 @@ from .common import (
     WorkersOption,
     errors,
     fail,
+    flag,
     setup_logging,
     stderr,
     stdout,
+    value,
     write_line,
 )
 
@@ -47,25 +49,18 @@ def evaluate(
         ),
     ],
     model: ModelOption = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", rich_help_panel=IO, help="The report as one JSON document on stdout.")
-    ] = False,
+    as_json: Annotated[bool, flag("--json", panel=IO, help="The report as one JSON document on stdout.")] = False,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", metavar="PATH", rich_help_panel=IO, show_default=False,
-            help="Also write the report to this file, as JSON.",
-        ),
+        value("--output", "-o", metavar="PATH", panel=IO, help="Also write the report to this file, as JSON."),
     ] = None,
-    force: Annotated[
-        bool, typer.Option("--force", rich_help_panel=IO, help="Overwrite an existing --output or --confusion.")
-    ] = False,
+    force: Annotated[bool, flag("--force", panel=IO, help="Overwrite an existing --output or --confusion.")] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     confusion: Annotated[
         Path | None,
-        typer.Option(
-            "--confusion", metavar="PATH", rich_help_panel=SEGMENTS, show_default=False,
+        value(
+            "--confusion", metavar="PATH", panel=SEGMENTS,
             help="Draw the confusion matrix to this PNG (the plot extra).",
         ),
     ] = None,

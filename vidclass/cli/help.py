@@ -332,9 +332,13 @@ class App(typer.Typer):
 
 def _adopt(typer_instance: typer.Typer) -> None:
     """Build the commands of ``typer_instance`` (and of the apps mounted in it) from our classes."""
+    # Typer fills in its own classes (or a placeholder for them) where none was asked for.
     for command in typer_instance.registered_commands:
-        command.cls = command.cls or Command
+        if getattr(command.cls, "value", command.cls) in (None, TyperCommand):
+            command.cls = Command
     for group in typer_instance.registered_groups:
-        group.cls = group.cls or Group
-        if group.typer_instance is not None:
-            _adopt(group.typer_instance)
+        if getattr(group.cls, "value", group.cls) in (None, TyperGroup):
+            group.cls = Group
+        sub = getattr(group.typer_instance, "value", group.typer_instance)
+        if isinstance(sub, typer.Typer):
+            _adopt(sub)

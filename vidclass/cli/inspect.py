@@ -5,23 +5,19 @@ from __future__ import annotations
 import json
 from typing import Annotated
 
-import typer
-
-from .common import IO, WINDOWS, ModelOption, errors, stdout, write_line
+from .common import IO, WINDOWS, ModelOption, errors, flag, stdout, value, write_line
 
 
 def inspect(
     model: ModelOption = None,
     window: Annotated[
         int | None,
-        typer.Option(
-            "--window", "-w", min=1, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+        value(
+            "--window", "-w", min=1, metavar="N", panel=WINDOWS,
             help="Window length in frames for the cost figures (default: the model's).",
         ),
     ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", rich_help_panel=IO, help="The report as one JSON document on stdout.")
-    ] = False,
+    as_json: Annotated[bool, flag("--json", panel=IO, help="The report as one JSON document on stdout.")] = False,
 ) -> None:
     """What the model is, and what one of its outputs sees.
 

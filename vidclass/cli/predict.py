@@ -38,11 +38,13 @@ from .common import (
     WorkersOption,
     errors,
     fail,
+    flag,
     reader_gone,
     setup_logging,
     stderr,
     stdout,
     stdout_bytes,
+    value,
 )
 
 
@@ -62,30 +64,23 @@ def predict(
     model: ModelOption = None,
     top_k: TopKOption = 5,
     as_json: Annotated[
-        bool, typer.Option("--json", rich_help_panel=IO, help="One JSON object per input on stdout (JSON Lines).")
+        bool, flag("--json", panel=IO, help="One JSON object per input on stdout (JSON Lines).")
     ] = False,
     as_csv: Annotated[
-        bool,
-        typer.Option(
-            "--csv", rich_help_panel=IO, help="CSV on stdout: source, top-1, label_i/score_i, duration, error."
-        ),
+        bool, flag("--csv", panel=IO, help="CSV on stdout: source, top-1, label_i/score_i, duration, error.")
     ] = False,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", metavar="PATH", rich_help_panel=IO, show_default=False,
+        value(
+            "--output", "-o", metavar="PATH", panel=IO,
             help="Write every result to this file instead of tables: JSON Lines (.jsonl) or CSV (.csv).",
         ),
     ] = None,
     force: Annotated[
-        bool,
-        typer.Option(
-            "--force", rich_help_panel=IO, help="Overwrite an existing --output, --output-video or --plot file."
-        ),
+        bool, flag("--force", panel=IO, help="Overwrite an existing --output, --output-video or --plot file.")
     ] = False,
     resume: Annotated[
-        bool,
-        typer.Option("--resume", rich_help_panel=IO, help="Continue an --output file: skip the inputs it holds."),
+        bool, flag("--resume", panel=IO, help="Continue an --output file: skip the inputs it holds.")
     ] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
@@ -93,50 +88,47 @@ def predict(
     hop: HopOption = None,
     mode: Annotated[
         Mode,
-        typer.Option(
-            "--mode", rich_help_panel=WINDOWS, show_default=False,
+        value(
+            "--mode", metavar="windows|dense", panel=WINDOWS,
             help="windows: each window on its own; dense: one pass over the whole video, in chunks.",
         ),
     ] = Mode.windows,
     chunk_frames: Annotated[
         int | None,
-        typer.Option(
-            "--chunk-frames", min=16, metavar="N", rich_help_panel=WINDOWS, show_default=False,
+        value(
+            "--chunk-frames", min=16, metavar="N", panel=WINDOWS,
             help="--mode dense: frames per chunk (default: 224; fewer use less memory, overlap more).",
         ),
     ] = None,
     segments: Annotated[
         bool,
-        typer.Option(
-            "--segments", rich_help_panel=SEGMENTS,
-            help="Also merge the windows into segments: action, start, end, score.",
-        ),
+        flag("--segments", panel=SEGMENTS, help="Also merge the windows into segments: action, start, end, score."),
     ] = False,
     threshold: Annotated[
         float,
-        typer.Option(
-            "--threshold", metavar="SCORE", rich_help_panel=SEGMENTS,
+        value(
+            "--threshold", metavar="SCORE", panel=SEGMENTS, show_default=True,
             help="--segments: an action starts at this probability and ends below half of it.",
         ),
     ] = DEFAULT_THRESHOLD,
     min_duration: Annotated[
         float | None,
-        typer.Option(
-            "--min-duration", metavar="SECONDS", rich_help_panel=SEGMENTS, show_default=False,
+        value(
+            "--min-duration", metavar="SECONDS", panel=SEGMENTS,
             help="--segments: shorter actions and gaps join their neighbours (default: one window).",
         ),
     ] = None,
     output_video: Annotated[
         Path | None,
-        typer.Option(
-            "--output-video", metavar="PATH", rich_help_panel=SEGMENTS, show_default=False,
+        value(
+            "--output-video", metavar="PATH", panel=SEGMENTS,
             help="Write the video with the top-3 and a timeline drawn on it (one input).",
         ),
     ] = None,
     plot: Annotated[
         Path | None,
-        typer.Option(
-            "--plot", metavar="PATH", rich_help_panel=SEGMENTS, show_default=False,
+        value(
+            "--plot", metavar="PATH", panel=SEGMENTS,
             help="Draw the top classes over time to this PNG (one input; the plot extra).",
         ),
     ] = None,

@@ -30,9 +30,11 @@ from .common import (
     WindowOption,
     errors,
     fail,
+    flag,
     reader_gone,
     setup_logging,
     stderr,
+    value,
     write_line,
 )
 
@@ -50,27 +52,23 @@ def watch(
     model: ModelOption = None,
     top_k: TopKOption = 5,
     as_json: Annotated[
-        bool,
-        typer.Option(
-            "--json", rich_help_panel=IO, help="One JSON object per window on stdout (JSON Lines), flushed at once."
-        ),
+        bool, flag("--json", panel=IO, help="One JSON object per window on stdout (JSON Lines), flushed at once.")
     ] = False,
     output: Annotated[
         Path | None,
-        typer.Option(
-            "--output", "-o", metavar="PATH", rich_help_panel=IO, show_default=False,
+        value(
+            "--output", "-o", metavar="PATH", panel=IO,
             help="Also write every window to this file, as JSON Lines (.jsonl).",
         ),
     ] = None,
-    force: Annotated[bool, typer.Option("--force", rich_help_panel=IO, help="Overwrite an existing --output.")] = False,
+    force: Annotated[bool, flag("--force", panel=IO, help="Overwrite an existing --output.")] = False,
     show: Annotated[
-        bool,
-        typer.Option("--show", rich_help_panel=IO, help="Also show the video with the labels in a window (a display)."),
+        bool, flag("--show", panel=IO, help="Also show the video with the labels in a window (a display).")
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option(
-            "--quiet", "-q", rich_help_panel=IO,
+        flag(
+            "--quiet", "-q", panel=IO,
             help="No live view and no summary: results as lines on stdout; on stderr, warnings and errors only.",
         ),
     ] = False,
@@ -79,42 +77,32 @@ def watch(
     hop: HopOption = None,
     smooth: Annotated[
         int,
-        typer.Option(
-            "--smooth", min=1, metavar="N", rich_help_panel=WINDOWS, help="Show the mean scores of the last N windows."
+        value(
+            "--smooth", min=1, metavar="N", panel=WINDOWS,
+            help="Show the mean scores of the last N windows (default: 1).",
         ),
     ] = 1,
     duration: Annotated[
-        float | None,
-        typer.Option(
-            "--duration", min=0.0, metavar="SECONDS", rich_help_panel=SOURCE, show_default=False,
-            help="Stop after this much video.",
-        ),
+        float | None, value("--duration", min=0.0, metavar="SECONDS", panel=SOURCE, help="Stop after this much video.")
     ] = None,
     max_windows: Annotated[
-        int | None,
-        typer.Option(
-            "--max-windows", min=1, metavar="N", rich_help_panel=SOURCE, show_default=False,
-            help="Stop after this many windows.",
-        ),
+        int | None, value("--max-windows", min=1, metavar="N", panel=SOURCE, help="Stop after this many windows.")
     ] = None,
     no_realtime: Annotated[
         bool,
-        typer.Option(
-            "--no-realtime", rich_help_panel=SOURCE,
+        flag(
+            "--no-realtime", panel=SOURCE,
             help="Files: classify every window as fast as possible (predict's window scores) instead of "
             "playing the file at its own speed.",
         ),
     ] = False,
     reconnect: Annotated[
-        bool,
-        typer.Option(
-            "--reconnect", rich_help_panel=SOURCE, help="Streams: reopen a lost stream (waiting 1, 2, 4 ... 30 s)."
-        ),
+        bool, flag("--reconnect", panel=SOURCE, help="Streams: reopen a lost stream (waiting 1, 2, 4 ... 30 s).")
     ] = False,
     timeout: Annotated[
         float,
-        typer.Option(
-            "--timeout", min=0.1, metavar="SECONDS", rich_help_panel=SOURCE,
+        value(
+            "--timeout", min=0.1, metavar="SECONDS", panel=SOURCE, show_default=True,
             help="Streams: how long to wait to open, or for the next frame.",
         ),
     ] = STREAM_TIMEOUT_S,
