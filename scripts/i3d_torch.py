@@ -9,7 +9,9 @@ names, channel counts and the padding rule are the ones of the original release:
 * BatchNorm has no scale (gamma), only beta, with epsilon 1e-3;
 * the head is AvgPool (2, 7, 7) stride 1 VALID, then a 1x1x1 convolution with bias to 400 logits.
 
-Used only by ``scripts/export_i3d.py``; the runtime never imports torch.
+No longer the exporter (``vidclass.convert`` writes the ONNX graph without torch): an independent
+implementation for ``scripts/export_i3d.py --check-torch`` and the benchmark baseline of
+``scripts/bench.py``. The runtime never imports torch.
 
 For a stride-2 layer the "SAME" padding depends on the parity of the input length, so it is computed
 from the input's shape on every call. Under ``torch.export`` the time length is a symbolic integer,

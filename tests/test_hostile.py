@@ -42,11 +42,10 @@ from synthetic import interruptible, make_tiny_model, solid_frames, tiny_spec, w
 from typer.testing import CliRunner
 
 from vidclass import Classifier
-from vidclass import sources as sources_module
 from vidclass.cli import app
 from vidclass.clips import iter_clips
 from vidclass.errors import InputError
-from vidclass.sources import FALLBACK_FPS, NetworkStream, VideoFile
+from vidclass.sources import FALLBACK_FPS, NetworkStream, VideoFile, diagnose, files
 
 runner = CliRunner()
 COLOURS = ["red"] * 10 + ["green"] * 10 + ["blue"] * 10  # 3 s at 10 fps, the tiny model's rate
@@ -296,7 +295,7 @@ def test_unreadable_file(tmp_path: Path, tiny_model: Path, good: Path, monkeypat
     # made to say no, as it does for any other user (test_unreadable_file_for_real covers that).
     bad = write_video(tmp_path / "locked.avi", solid_frames(["red"] * 5), 10)
     real_access = os.access
-    monkeypatch.setattr(sources_module.os, "access", lambda p, mode, **kw: Path(p) != bad and real_access(p, mode))
+    monkeypatch.setattr(diagnose.os, "access", lambda p, mode, **kw: Path(p) != bad and real_access(p, mode))
     refused_alone(bad, tiny_model, good, "permission denied")
 
 
@@ -407,7 +406,7 @@ class _Capture:
 def test_decoding_goes_on_after_frames_that_fail(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     # Before: the first failed read ended the video (an H.264 file with one bad packet gave 0 frames).
     path = write_video(tmp_path / "v.avi", solid_frames(["red"] * 2), 10)
-    monkeypatch.setattr(sources_module.cv2, "VideoCapture", lambda *a: _Capture())
+    monkeypatch.setattr(files.cv2, "VideoCapture", lambda *a: _Capture())
     video, frames = decoded(path)
     assert [round(f.time_s, 3) for f in frames] == [0.0, 0.1, 0.2, 0.6, 0.7, 0.8, 0.9]  # the gap is kept
     assert video.warnings == ["damaged data: decoding failed 3 time(s) and went on with the next frame that decodes"]

@@ -24,7 +24,6 @@ from synthetic import interruptible, make_tiny_model, solid_frames, write_video
 from typer.testing import CliRunner
 
 from vidclass import Classifier
-from vidclass import sources as sources_module
 from vidclass.cli import app
 from vidclass.clips import Clip
 from vidclass.engines.watch import Handover, Watch
@@ -32,7 +31,7 @@ from vidclass.errors import InputError, UsageError
 from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
 from vidclass.sampling import Window
-from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source
+from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source, streams
 
 runner = CliRunner()
 RGB = ["red"] * 20 + ["green"] * 20 + ["blue"] * 10  # 5 s at 10 fps, the tiny model's rate
@@ -223,13 +222,13 @@ class FakeCapture:
 def fake_camera(monkeypatch):
     FakeCapture.released = []
 
-    real = sources_module.cv2.VideoCapture
+    real = streams.cv2.VideoCapture
 
     def install(frames: int = 10_000) -> None:
         def capture(target, *args):  # cameras are opened by index alone; files and URLs stay real
             return FakeCapture(target, frames) if isinstance(target, int) and not args else real(target, *args)
 
-        monkeypatch.setattr(sources_module.cv2, "VideoCapture", capture)
+        monkeypatch.setattr(streams.cv2, "VideoCapture", capture)
 
     return install
 

@@ -35,11 +35,13 @@ from . import dense, scores
 from .clips import Clip, ClipMeta, ClipStats, cut_source, prefetch
 from .errors import InputError, UsageError
 from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
+from .runtimes import Session
 from .sampling import Window, Windower, validate_window
 from .segments import segment_windows
 from .settings import Mode, Settings
-from .sources import VideoFile
+from .sources import Frame, VideoFile
 from .spec import ModelSpec
+from .thumbnails import Thumbnail, ThumbnailStrip
 
 log = logging.getLogger("vidclass")
 
@@ -65,6 +67,8 @@ class SourceFacts:
     warnings: tuple[str, ...] = ()
     #: Dense mode: the pass whose clips count (a container that lied about its length costs a second).
     generation: int = 0
+    #: Small JPEGs across the video, taken in the same decode (``Settings.thumbnails``; for the report).
+    thumbnails: tuple[Thumbnail, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,6 +92,8 @@ class Recipe:
     chunk_frames: int
     #: The model's temporal geometry, read from its graph: dense mode only.
     geometry: dense.Geometry | None = None
+    #: Thumbnails to take per file in the same decode (0: none).
+    thumbnails: int = 0
 
 
 Piece = Opened | Clip | SourceFacts
@@ -108,11 +114,23 @@ def decode(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
         raise InputError(name, f"decoding failed ({str(e).strip().splitlines()[-1]})") from e
 
 
-def _facts(video: VideoFile, frames: int, generation: int = 0) -> SourceFacts:
+def _facts(video: VideoFile, frames: int, generation: int = 0, strip: ThumbnailStrip | None = None) -> SourceFacts:
     return SourceFacts(
         video.name, video.duration_s, video.header_frames, video.frames_read, frames, tuple(video.warnings),
-        generation,
+        generation, strip.thumbnails() if strip is not None else (),
     )
+
+
+def _strip(video: VideoFile, recipe: Recipe) -> ThumbnailStrip | None:
+    """A thumbnail strip for this file when the recipe asks for one, spread over its announced duration."""
+    if not recipe.thumbnails:
+        return None
+    announced = video.header_frames / video.nominal_fps if video.header_frames and video.nominal_fps else None
+    return ThumbnailStrip(recipe.thumbnails, announced)
+
+
+def _tap(strip: ThumbnailStrip | None) -> Callable[[Frame], None] | None:
+    return None if strip is None else lambda frame: strip.push(frame.time_s, frame.image)
 
 
 def _opened(video: VideoFile, recipe: Recipe) -> Opened:
@@ -123,8 +141,10 @@ def _decode_windows(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Pi
     stats = ClipStats()
     with VideoFile(path) as video:
         yield _opened(video, recipe)
-        yield from cut_source(video, recipe.spec, Windower(recipe.window_frames, recipe.hop_frames), stats)
-        yield _facts(video, stats.frames)
+        strip = _strip(video, recipe)
+        windower = Windower(recipe.window_frames, recipe.hop_frames)
+        yield from cut_source(video, recipe.spec, windower, stats, tap=_tap(strip))
+        yield _facts(video, stats.frames, strip=strip)
 
 
 def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piece]:
@@ -144,8 +164,9 @@ def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piec
         stats = ClipStats()
         with video:
             planner = dense.ChunkPlanner(planned, recipe.chunk_frames, recipe.geometry)
+            strip = _strip(video, recipe)
             try:
-                yield from cut_source(video, recipe.spec, planner, stats, generation=generation)
+                yield from cut_source(video, recipe.spec, planner, stats, generation=generation, tap=_tap(strip))
             except dense.LengthMismatch as e:
                 if generation:
                     raise InputError(video.name, "the frame count changed between two decodes of the file") from e
@@ -154,7 +175,7 @@ def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piec
                 planned = e.actual
                 video = VideoFile(path)
                 continue
-            yield _facts(video, stats.frames, generation)
+            yield _facts(video, stats.frames, generation, strip)
             return
 
 
@@ -170,8 +191,6 @@ class Classifier:
 
     def __init__(self, model: str | os.PathLike[str] | None = None, *, settings: Settings | None = None,
                  **options: Any) -> None:
-        from .runtimes import Session  # onnxruntime: only where a model is run
-
         settings = (settings or Settings()).replace(**options)
         if model is not None:
             settings = settings.replace(model=os.fspath(model))
@@ -194,7 +213,7 @@ class Classifier:
         #: What the decode half needs (see :func:`decode`).
         self.recipe = Recipe(
             spec, settings.mode, window_frames, hop_frames, settings.chunk_frames or dense.DEFAULT_CHUNK_FRAMES,
-            geometry,
+            geometry, settings.thumbnails,
         )
 
     @property
@@ -331,6 +350,7 @@ class Classifier:
             warnings=tuple(warnings),
             segments=self._segments(bounds, timeline),
             timeline=timeline,
+            thumbnails=facts.thumbnails,
         )
 
     def _segments(self, bounds: list[tuple[float, float]], timeline: Timeline) -> tuple[Segment, ...] | None:

@@ -260,14 +260,17 @@ class ClipStats:
 
 
 def cut_source(source: FrameSource, spec: ModelSpec, planner: Planner, stats: ClipStats | None = None,
-               generation: int = 0) -> Iterator[Clip]:
+               generation: int = 0, tap: Callable[[Frame], None] | None = None) -> Iterator[Clip]:
     """Every clip ``planner`` cuts from ``source``, each as soon as its last frame has arrived, with
-    its data stacked (so that the thread iterating this pays for it, not the consumer).
+    its data stacked (so that the thread iterating this pays for it, not the consumer). ``tap`` sees
+    every decoded frame on the way (thumbnails for the report: no second read of the file).
 
     Raises :class:`InputError` when the source yields no frame at all.
     """
     cutter = ClipCutter(spec, planner, generation=generation)
     for frame in source:
+        if tap is not None:
+            tap(frame)
         for clip in cutter.push(frame):
             clip.data  # noqa: B018 -- stacked here, in the producing thread
             yield clip

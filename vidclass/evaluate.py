@@ -19,10 +19,11 @@ top-1), and every mistake with its top-3; :meth:`EvaluationReport.to_dict` is ``
 from __future__ import annotations
 
 import csv
+import dataclasses
 import os
 from collections import Counter, defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -175,6 +176,8 @@ class EvaluationReport:
     errors: tuple[ErrorResult, ...]
     #: (true label, top-1) -> count over the counted videos, for the confusion matrix.
     matrix: tuple[tuple[str, str, int], ...]
+    #: Every classified video's own result, in the dataset's order (for ``--report``); not in ``to_dict``.
+    results: tuple[ClipResult | ErrorResult, ...] = field(default=(), repr=False, compare=False)
 
     @property
     def top1_accuracy(self) -> float | None:
@@ -257,13 +260,14 @@ def evaluate(
             address=address,
         )
     )
-    return score(
+    report = score(
         dataset.data,
         classifier.spec.name,
         [(label, results[i]) for i, (_, label) in enumerate(dataset.counted)],
         dataset.unlabelled,
         dataset.unknown,
     )
+    return dataclasses.replace(report, results=tuple(results[i] for i in range(len(dataset.counted))))
 
 
 def score(

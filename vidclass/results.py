@@ -11,6 +11,8 @@ from typing import Any
 
 import numpy as np
 
+from .thumbnails import Thumbnail
+
 
 def _r(value: float, digits: int = 3) -> float:
     return round(float(value), digits)
@@ -125,6 +127,8 @@ class ClipResult:
     #: Computed on request only (``predict --segments``); ``to_dict`` has a "segments" key only then.
     segments: tuple[Segment, ...] | None = None
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    #: Small JPEGs across the video when the run asked for them (``--report``); not in ``to_dict``.
+    thumbnails: tuple[Thumbnail, ...] = field(default=(), repr=False, compare=False)
 
     def to_dict(self) -> dict[str, Any]:
         record: dict[str, Any] = {

@@ -76,6 +76,8 @@ class Settings:
     top_k: int = 5
     #: When set, every result carries its segments (see :mod:`vidclass.segments`).
     segments: SegmentRule | None = None
+    #: Thumbnails per file, taken in the same decode (for ``--report``); 0: none.
+    thumbnails: int = 0
 
     def __post_init__(self) -> None:
         # Accept the plain strings the API and JSON give ("cpu", "dense"), store the enums.

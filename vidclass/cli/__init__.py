@@ -1,7 +1,8 @@
 """The command line: a thin Typer layer over :mod:`vidclass.classifier`. The only package that knows Typer.
 
-One module per command (:mod:`.predict`, :mod:`.watch`, :mod:`.evaluate`, :mod:`.inspect`); what
-they share, options included, is in :mod:`.common`, and help pages and usage errors in :mod:`.help`.
+One module per command (:mod:`.predict`, :mod:`.watch`, :mod:`.evaluate`, :mod:`.inspect`,
+:mod:`.report`); what they share, options included, is in :mod:`.common`, and help pages and usage
+errors in :mod:`.help`.
 stdout carries results only (tables, or JSON Lines with ``--json``); everything meant for people
 (warnings, errors, progress) goes to stderr. Exit codes are listed in :mod:`vidclass.errors`.
 """
@@ -15,7 +16,7 @@ from typing import Annotated
 import typer
 
 from .. import __version__
-from . import evaluate, inspect, predict, watch
+from . import evaluate, inspect, predict, report, watch
 from .help import App
 
 app = App(name="vidclass", no_args_is_help=True)
@@ -48,6 +49,7 @@ app.command("predict")(predict.predict)
 app.command("watch")(watch.watch)
 app.command("evaluate")(evaluate.evaluate)
 app.command("inspect")(inspect.inspect)
+app.command("report")(report.report)
 
 
 def main() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import errno
 import logging
 import os
+import shlex
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,8 +21,10 @@ import typer
 from rich.console import Console
 from rich.markup import escape
 
+from ..classifier import Classifier
 from ..engines import Engine
 from ..errors import EXIT_INTERRUPTED, VidclassError
+from ..outputs.report import RunInfo
 from ..settings import Precision, Provider
 
 
@@ -173,6 +176,18 @@ def setup_logging(verbose: bool) -> None:
 
 
 # --- writing results ------------------------------------------------------------------------------
+
+#: Thumbnails per video in ``--report``, taken in the same decode that classifies.
+REPORT_THUMBNAILS = 8
+
+
+def run_info(classifier: Classifier, **settings: str | int | float | bool | None) -> RunInfo:
+    """What a report says of the run: the command as typed and the settings the records do not hold."""
+    shown: dict[str, str | int | float | bool | None] = {"mode": classifier.mode.value}
+    if classifier.settings.segments is not None:
+        shown["threshold"] = classifier.settings.segments.threshold
+    return RunInfo(command=shlex.join(["vidclass", *sys.argv[1:]]), settings={**shown, **settings})
+
 
 
 def write_line(line: str) -> None:

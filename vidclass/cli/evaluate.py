@@ -15,10 +15,13 @@ from ..classifier import Classifier
 from ..errors import EXIT_INPUT
 from ..outputs import check_target
 from ..outputs.render import BatchProgress, evaluation_report
+from ..outputs.report import check_report_target
+from ..outputs.sinks import ReportSink
 from ..settings import Precision, Provider, Settings
 from ..sources import quiet_decoder_logs
 from .common import (
     IO,
+    REPORT_THUMBNAILS,
     SEGMENTS,
     AddressOption,
     EngineOption,
@@ -32,6 +35,7 @@ from .common import (
     errors,
     fail,
     flag,
+    run_info,
     setup_logging,
     stderr,
     stdout,
@@ -54,7 +58,16 @@ def evaluate(
         Path | None,
         value("--output", "-o", metavar="PATH", panel=IO, help="Also write the report to this file, as JSON."),
     ] = None,
-    force: Annotated[bool, flag("--force", panel=IO, help="Overwrite an existing --output or --confusion.")] = False,
+    report: Annotated[
+        Path | None,
+        value(
+            "--report", metavar="PATH", panel=IO,
+            help="Also write an HTML report: accuracy, confusions, mistakes, every video.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, flag("--force", panel=IO, help="Overwrite an existing --output, --report or --confusion.")
+    ] = False,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     confusion: Annotated[
@@ -94,30 +107,38 @@ def evaluate(
             from ..outputs.plot import check_confusion_target
 
             check_confusion_target(confusion, force)
+        if report is not None:
+            check_report_target(report, force)
         settings = Settings(
-            model=model, provider=provider, precision=precision, threads=threads, top_k=evaluation.TOP_K
+            model=model, provider=provider, precision=precision, threads=threads, top_k=evaluation.TOP_K,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
         )
         classifier = Classifier(settings=settings)
         dataset = evaluation.match_labels(data, classifier.spec.labels)
         progress = BatchProgress(stderr, len(dataset.counted), enabled=stderr.is_terminal and not quiet)
         with progress:
-            report = evaluation.evaluate(
+            done = evaluation.evaluate(
                 classifier, dataset, engine=engine, workers=workers, observer=progress, address=address
             )
         if confusion is not None:
             from ..outputs.plot import save_confusion_png
 
-            save_confusion_png(report, confusion)
-    document = json.dumps(report.to_dict(), indent=2, ensure_ascii=False)
+            save_confusion_png(done, confusion)
+        if report is not None:
+            sink = ReportSink(report, run_info(classifier, engine=engine.value, workers=workers), force=force)
+            for result in done.results:
+                sink.write(result)
+            stderr.print(f"wrote {escape(sink.close(evaluation=done.to_dict()))}", style="dim")
+    document = json.dumps(done.to_dict(), indent=2, ensure_ascii=False)
     if output is not None:
         output.write_text(document + "\n", encoding="utf-8")
     if as_json:
         write_line(document)
     else:
-        stdout.print(evaluation_report(report))
-    for error in report.errors:
+        stdout.print(evaluation_report(done))
+    for error in done.errors:
         stderr.print(f"vidclass: {escape(error.source)}: {escape(error.error)}", style="red")
-    if not report.videos:
+    if not done.videos:
         raise fail(f"{data}: no video with a label the model knows could be evaluated", EXIT_INPUT)
-    if report.errors:
+    if done.errors:
         raise typer.Exit(EXIT_INPUT)

@@ -101,7 +101,12 @@ def _metavar(param: click.Parameter) -> str:
         return "|".join(choices)
     if isinstance(param, TyperArgument):
         return (param.name or "arg").upper()
-    return "VALUE"
+    # An option declared without one (a sub-app's): named by its type.
+    descriptor = getattr(param, "type_descriptor", None)
+    if getattr(descriptor, "is_path", False):
+        return "PATH"
+    kind = getattr(getattr(descriptor, "annotation", None), "__name__", "")
+    return {"int": "N", "float": "NUMBER"}.get(kind, "TEXT")
 
 
 def _default(param: click.Parameter) -> str | None:

@@ -14,7 +14,8 @@ from ..classifier import Classifier
 from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, UsageError, VidclassError
 from ..outputs.records import Format, check_output_options, source_key
 from ..outputs.render import BatchProgress, batch_summary, clip_table
-from ..outputs.sinks import open_sinks
+from ..outputs.report import check_report_target
+from ..outputs.sinks import Sinks, open_sinks
 from ..results import ClipResult
 from ..segments import DEFAULT_THRESHOLD, SegmentRule
 from ..settings import Mode, Precision, Provider, Settings
@@ -22,6 +23,7 @@ from ..sources import quiet_decoder_logs
 from ..sources.inputs import expand_inputs
 from .common import (
     IO,
+    REPORT_THUMBNAILS,
     SEGMENTS,
     WINDOWS,
     AddressOption,
@@ -40,6 +42,7 @@ from .common import (
     fail,
     flag,
     reader_gone,
+    run_info,
     setup_logging,
     stderr,
     stdout,
@@ -77,11 +80,18 @@ def predict(
         ),
     ] = None,
     force: Annotated[
-        bool, flag("--force", panel=IO, help="Overwrite an existing --output, --output-video or --plot file.")
+        bool, flag("--force", panel=IO, help="Overwrite an existing --output, --report, --output-video or --plot.")
     ] = False,
     resume: Annotated[
         bool, flag("--resume", panel=IO, help="Continue an --output file: skip the inputs it holds.")
     ] = False,
+    report: Annotated[
+        Path | None,
+        value(
+            "--report", metavar="PATH", panel=IO,
+            help="Also write an HTML report: thumbnails, top-5, timelines, filters (one file).",
+        ),
+    ] = None,
     quiet: QuietOption = False,
     verbose: VerboseOption = False,
     window: WindowOption = None,
@@ -162,9 +172,13 @@ def predict(
             model=model, provider=provider, precision=precision, threads=threads, window_frames=window,
             hop_frames=hop, mode=mode, chunk_frames=chunk_frames, top_k=top_k,
             segments=SegmentRule(threshold, min_duration) if segments else None,
+            thumbnails=REPORT_THUMBNAILS if report is not None else 0,
         )
+        if report is not None:
+            check_report_target(report, force)
         classifier = Classifier(settings=settings)
     done = failed = 0
+    finished = False
     results = sinks = None
     try:
         # Opened here, not above: a CSV header on stdout is output, and Ctrl-C after it is a summary.
@@ -172,6 +186,7 @@ def predict(
             top_k=top_k, classes=classifier.spec.num_classes, output=output,
             piped=Format.csv if as_csv else Format.jsonl if as_json else None, stdout=stdout_bytes,
             table=lambda result: stdout.print(clip_table(result), crop=False), force=force, resume=resume,
+            report=report, run=run_info(classifier, engine=engine.value, workers=workers),
         )
         job = engines.plan(expand_inputs(paths), sinks.done, key=source_key)
         progress = BatchProgress(
@@ -196,6 +211,7 @@ def predict(
                     sys.stdout.flush()
                 if isinstance(result, ClipResult):
                     _write_views(result, output_video, plot, force)
+        finished = True
     except VidclassError as e:
         raise fail(str(e), e.exit_code) from None
     except KeyboardInterrupt:
@@ -209,10 +225,22 @@ def predict(
             results.close()  # stops decoding workers or Ray before the process exits
         if sinks is not None:
             sinks.close()
+            if done or failed or finished:
+                _write_report(sinks)
     if not quiet and (failed or sinks.file is not None):
         stderr.print(batch_summary(done, failed, job.skipped, str(output) if output else None))
     if failed:
         raise typer.Exit(EXIT_INPUT)
+
+
+def _write_report(sinks: Sinks) -> None:
+    """The report of what was classified (also after Ctrl-C: whole records only)."""
+    if sinks.report is None:
+        return
+    try:
+        stderr.print(f"wrote {escape(sinks.finish() or '')}", style="dim")
+    except VidclassError as e:
+        stderr.print(f"vidclass: {escape(str(e))}", style="red")
 
 
 def _check_views(paths: list[Path], output_video: Path | None, plot: Path | None, force: bool) -> None:

@@ -24,6 +24,7 @@ import dataclasses
 import json
 import logging
 import os
+import pickle
 import tempfile
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -72,7 +73,8 @@ def _decode_rows(row: dict[str, Any], recipe: Recipe) -> Iterator[dict[str, Any]
             elif isinstance(piece, SourceFacts):
                 facts = dataclasses.replace(piece, name=source)
                 count = seq.get(facts.generation, 0)
-                yield {**base, "kind": "end", "seq": count, "info": json.dumps(dataclasses.asdict(facts))}
+                # Pickled (thumbnails are bytes): written and read by vidclass's own tasks only.
+                yield {**base, "kind": "end", "seq": count, "data": pickle.dumps(facts)}
             else:
                 data = np.ascontiguousarray(piece.data)
                 number = seq.get(piece.generation, 0)
@@ -137,6 +139,9 @@ class _Scorer:
             "seq": batch["seq"],
             "meta": batch["meta"],
             "info": batch["info"],
+            # The end row's pickled facts go back; a clip's pixels do not.
+            "data": np.array([d if k == "end" else b"" for k, d in zip(batch["kind"], batch["data"], strict=True)],
+                             dtype=object),
             "logits": np.array(logits, dtype=object),
             "logits_shape": np.array(shapes, dtype=object),
             "provider": provider,
@@ -239,7 +244,7 @@ def _run(ray: Any, assembler: Assembler, jobs: list[tuple[int, str]], workers: i
             scored[index].append((int(row["seq"]), meta, logits))
             assembler.covered(index, meta)
         else:
-            ends[index] = (SourceFacts(**json.loads(row["info"])), int(row["seq"]), str(row["provider"]))
+            ends[index] = (pickle.loads(row["data"]), int(row["seq"]), str(row["provider"]))
         if index in ends:
             facts, count, provider = ends[index]
             final = sorted((s for s in scored[index] if s[1].generation == facts.generation), key=lambda s: s[0])

@@ -3,7 +3,7 @@
 An input is one of:
 
 * a file -- taken as given (whatever its extension: the user named it);
-* a folder -- searched recursively for files with a video extension (:data:`sources.VIDEO_EXTENSIONS`);
+* a folder -- searched recursively for files with a video extension (:data:`VIDEO_EXTENSIONS`);
 * a glob (``clips/*.mp4``, ``data/**/*.avi``) that the shell did not expand -- expanded here the way
   a shell would, sorted, so the run is the same whichever of the two expanded it;
 * ``@list.txt`` -- a text file with one input per line (blank lines and lines starting with ``#``
@@ -24,8 +24,12 @@ from pathlib import Path
 from typing import TextIO
 
 from ..errors import InputError
-from ..sources import expand_inputs as expand_paths
 
+#: File name endings treated as videos when a folder is expanded (explicit files are always tried).
+VIDEO_EXTENSIONS = frozenset(
+    {".mp4", ".m4v", ".mov", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".wmv", ".flv", ".gif", ".ts",
+     ".mts", ".m2ts", ".3gp", ".ogv"}
+)
 STDIN = "-"
 LIST_PREFIX = "@"
 _GLOB_CHARS = frozenset("*?[")
@@ -106,6 +110,24 @@ def _expand_entry(text: str) -> Iterator[Path | InputError]:
         if not matches:
             yield InputError(text, "no file matches this pattern")
             return
-        yield from expand_paths(matches)
+        for match in matches:
+            yield from _expand_path(match)
     else:
-        yield from expand_paths([text])
+        yield from _expand_path(text)
+
+
+def _expand_path(text: str) -> Iterator[Path | InputError]:
+    """A file as given; a folder expanded recursively to its video files, in sorted order."""
+    path = Path(text)
+    try:
+        is_dir = path.is_dir()
+    except OSError:  # a name too long, ...: VideoFile says why, as for any bad file
+        is_dir = False
+    if not is_dir:
+        yield path
+        return
+    videos = sorted(p for p in path.rglob("*") if p.suffix.lower() in VIDEO_EXTENSIONS and p.is_file())
+    if not videos:
+        extensions = " ".join(sorted(VIDEO_EXTENSIONS))
+        yield InputError(text, f"no video files in this folder (looked for {extensions})")
+    yield from videos
