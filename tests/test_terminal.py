@@ -8,6 +8,7 @@ enough (400 frames) for the progress to be drawn while they are classified.
 from __future__ import annotations
 
 import io
+import json
 import re
 from pathlib import Path
 
@@ -97,6 +98,19 @@ def test_predict_three_files_each_table_whole(tiny_model: Path, videos: list[Pat
         f"warning: {videos[1]}: short video: 5 frames at 10 fps, less than one 8-frame window; "
         "classified as one window of 5 frames"
     )
+
+
+def test_predict_json_on_a_terminal_is_whole_records(tiny_model: Path, videos: list[Path]) -> None:
+    screen = vidclass("predict", videos[0], videos[2], "--model", tiny_model, "--json", columns=COLUMNS)
+    assert screen.returncode == 0, screen.text
+    assert b"/400 frames" in screen.raw
+    assert_no_progress_left(screen)
+    # Each record is one long line, wrapped by the terminal: joined again, they parse, one after the other.
+    text, records, end = "".join(screen.lines), [], 0
+    while end < len(text):
+        record, end = json.JSONDecoder().raw_decode(text, end)
+        records.append(record)
+    assert [r["source"] for r in records] == [str(videos[0]), str(videos[2])]
 
 
 def test_watch_two_windows_of_a_file(tiny_model: Path, videos: list[Path]) -> None:
