@@ -54,6 +54,7 @@ sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
 MODEL = ROOT / "models" / "i3d_kinetics400.onnx"
+ASSETS = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets"))
 
 #: name -> (label, Classifier options). ``None``: the PyTorch baseline.
 VARIANTS: dict[str, tuple[str, dict | None]] = {
@@ -183,14 +184,17 @@ def _baseline(video: Path, flops) -> dict:  # noqa: ANN001
     import torch
     from i3d_torch import InceptionI3d, load_flax_weights
 
-    from vidclass import checkpoint
+    from vidclass.convert import checkpoint
     from vidclass.preprocess import center_crop, resized_size
     from vidclass.runtimes import Session
     from vidclass.sampling import output_frame_count, plan_windows
+    from vidclass.store.fetch import fetch_weights
 
     spec = Session(MODEL, "cpu").spec  # the same preprocessing numbers, from the model's metadata
     model = InceptionI3d().eval()
-    load_flax_weights(model, checkpoint.flatten(checkpoint.load_checkpoint(checkpoint.find_weights_archive())))
+    shared = ASSETS / "weights" / checkpoint.ARCHIVE_NAME
+    weights = fetch_weights(shared if shared.is_file() else None).path  # else $VIDCLASS_WEIGHTS, cache, download
+    load_flax_weights(model, checkpoint.flatten(checkpoint.load_checkpoint(weights)))
     capture = cv2.VideoCapture(str(video))
     fps = capture.get(cv2.CAP_PROP_FPS)
     n_source = int(capture.get(cv2.CAP_PROP_FRAME_COUNT))
@@ -428,9 +432,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"error: {MODEL} not found; run scripts/export_i3d.py", file=sys.stderr)
         return 2
     if args.accuracy:
-        from vidclass.checkpoint import default_assets_dir
-
-        rows = accuracy(default_assets_dir() / "clips", args.variants)
+        rows = accuracy(ASSETS / "clips", args.variants)
         for row in rows:
             print(json.dumps(row))
         return 0

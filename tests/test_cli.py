@@ -202,13 +202,16 @@ def _no_model_anywhere(monkeypatch, tmp_path: Path) -> None:
     monkeypatch.delenv("VIDCLASS_MODEL", raising=False)
     monkeypatch.setattr(session_module, "PROJECT_MODELS", tmp_path / "no-models")
     monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "no-data"))
+    monkeypatch.setenv("VIDCLASS_OFFLINE", "1")  # no model means first-use provisioning otherwise
+    monkeypatch.delenv("VIDCLASS_WEIGHTS", raising=False)
+    monkeypatch.setenv("VIDCLASS_CACHE", str(tmp_path / "no-cache"))
 
 
 def test_missing_model_says_how_to_make_it(monkeypatch, tmp_path: Path, rgb_video: Path) -> None:
     _no_model_anywhere(monkeypatch, tmp_path)
     result = invoke("predict", rgb_video)
     assert result.exit_code == 3
-    assert result.stderr.count("\n") == 1 and "scripts/export_i3d.py" in result.stderr
+    assert result.stderr.count("\n") == 1 and "vidclass models pull" in result.stderr
     assert "Traceback" not in result.output
 
 
@@ -216,12 +219,12 @@ def test_model_lookup_order(monkeypatch, tmp_path: Path, rgb_video: Path) -> Non
     _no_model_anywhere(monkeypatch, tmp_path)
     user = tmp_path / "no-data" / "vidclass" / "models"
     user.mkdir(parents=True)
-    make_tiny_model(user / session_module.DEFAULT_MODEL_FILE, tiny_spec(name="from-user-dir"))
-    assert session_module.resolve_model() == user / session_module.DEFAULT_MODEL_FILE
     project = tmp_path / "no-models"
     project.mkdir()
     make_tiny_model(project / session_module.DEFAULT_MODEL_FILE)
     assert session_module.resolve_model() == project / session_module.DEFAULT_MODEL_FILE
+    make_tiny_model(user / session_module.DEFAULT_MODEL_FILE, tiny_spec(name="from-user-dir"))
+    assert session_module.resolve_model() == user / session_module.DEFAULT_MODEL_FILE  # the user's before a checkout's
     env_model = make_tiny_model(tmp_path / "env.onnx")
     monkeypatch.setenv("VIDCLASS_MODEL", str(env_model))
     assert session_module.resolve_model() == env_model

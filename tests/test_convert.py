@@ -18,8 +18,7 @@ import onnx
 import onnxruntime as ort
 import pytest
 
-from vidclass import checkpoint
-from vidclass.convert import Conversion, build_model, convert_weights, self_check
+from vidclass.convert import Conversion, build_model, checkpoint, convert_weights, self_check
 from vidclass.convert import selfcheck as selfcheck_module
 from vidclass.convert.i3d import IR_VERSION, OPSET, build_spec, load_labels, output_steps
 from vidclass.errors import CheckpointError, ModelError

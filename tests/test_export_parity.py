@@ -13,7 +13,7 @@ import numpy as np
 import onnxruntime as ort
 import pytest
 
-from vidclass.checkpoint import CKPT_SHA256
+from vidclass.convert.checkpoint import CKPT_SHA256
 from vidclass.spec import ModelSpec
 
 pytestmark = pytest.mark.real

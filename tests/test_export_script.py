@@ -89,8 +89,7 @@ def test_the_script_writes_the_library_conversion(assets_dir: Path, tmp_path: Pa
     process (so also a second, independent conversion), and it passed the golden-tensor checks."""
     import hashlib
 
-    from vidclass import checkpoint
-    from vidclass.convert import build_model
+    from vidclass.convert import build_model, checkpoint
     from vidclass.convert.i3d import build_spec
 
     out = tmp_path / "model.onnx"

@@ -27,8 +27,8 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from synthetic import tiny_spec
 
-from vidclass.checkpoint import safe_loads
 from vidclass.clips import ClipStats, iter_clips
+from vidclass.convert.checkpoint import safe_loads
 from vidclass.errors import CheckpointError
 from vidclass.sampling import output_frame_count, plan_windows
 from vidclass.sources import Frame

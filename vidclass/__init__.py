@@ -17,8 +17,8 @@ from .segments import SegmentRule
 from .settings import Mode, Precision, Provider, Settings
 from .sources import expand_inputs
 from .spec import ModelSpec
+from .version import __version__
 
-__version__ = "0.1.0"
 __all__ = [
     "Classifier",
     "ClipLabel",

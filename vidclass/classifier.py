@@ -78,6 +78,9 @@ class Opened:
 
     name: str
     expected_frames: int | None
+    #: Dense and stream modes: a second pass over a file whose container lied about its length
+    #: starts with a new :class:`Opened` of generation 1 and the length found.
+    generation: int = 0
 
 
 @dataclass(frozen=True)
@@ -182,6 +185,28 @@ def _decode_dense(path: str | os.PathLike[str], recipe: Recipe) -> Iterator[Piec
 Scored = tuple[ClipMeta, np.ndarray]
 
 
+class FileScorer:
+    """The model half for one file: clips in, the per-step logits that count out.
+
+    Windows and dense chunks are scored independently, so this is the classifier's
+    :meth:`Classifier.score`; a stateful mode (streaming, where each block continues the last)
+    keeps its state here, one object per file in flight, while the session is shared.
+    """
+
+    def __init__(self, classifier: Classifier) -> None:
+        self.classifier = classifier
+
+    def opened(self, opened: Opened) -> None:
+        """A file (or a second pass over it) begins."""
+
+    def score(self, clip: Clip) -> np.ndarray:
+        return self.classifier.score(clip)
+
+    def finish(self) -> np.ndarray | None:
+        """What the file's end adds (a stateful mode's flush), or None."""
+        return None
+
+
 class Classifier:
     """I3D (or any vidclass ONNX model) over a video, as :class:`~vidclass.settings.Settings` say.
 
@@ -250,6 +275,10 @@ class Classifier:
         logits = self.session.run(clip.data[np.newaxis])[0]
         return logits[clip.keep_from : clip.keep_to]
 
+    def file_scorer(self) -> FileScorer:
+        """A model half for one file (see :class:`FileScorer`)."""
+        return FileScorer(self)
+
     def score_clip(self, clip: Clip) -> np.ndarray:
         """One window's class probabilities (what ``watch`` shows for each window)."""
         return scores.window_probabilities(self.score(clip))
@@ -279,17 +308,19 @@ class Classifier:
         """The per-file function: decode in a thread (a few clips ahead), score each clip here,
         assemble. ``on_open`` and ``on_clip`` hear the file open and each scored clip (progress).
         Raises :class:`InputError`."""
+        scorer = self.file_scorer()
         scored: list[Scored] = []
         for piece in prefetch(self.decode(source), depth=self.ahead):
             if isinstance(piece, Opened):
+                scorer.opened(piece)
                 if on_open is not None:
                     on_open(piece)
-                continue
-            if isinstance(piece, SourceFacts):
-                return self.assemble(piece, scored)
-            scored.append((piece.meta(), self.score(piece)))
-            if on_clip is not None:
-                on_clip(scored[-1][0])
+            elif isinstance(piece, SourceFacts):
+                return self.assemble(piece, with_tail(scored, scorer.finish(), piece))
+            else:
+                scored.append((piece.meta(), scorer.score(piece)))
+                if on_clip is not None:
+                    on_clip(scored[-1][0])
         raise AssertionError("decode ended without the file's facts")  # decode always ends with them
 
     def predict(self, source: str | os.PathLike[str]) -> ClipResult:
@@ -361,3 +392,10 @@ class Classifier:
 
     def _labels(self, probs: np.ndarray) -> tuple[LabelScore, ...]:
         return tuple(LabelScore(self.spec.labels[i], p) for i, p in scores.top_k(probs, self.top_k))
+
+
+def with_tail(scored: list[Scored], tail: np.ndarray | None, facts: SourceFacts) -> list[Scored]:
+    """``scored`` and, when the model half's end added steps (a flush), those as a last piece."""
+    if tail is None:
+        return scored
+    return [*scored, (ClipMeta(Window(facts.frames, facts.frames), generation=facts.generation), tail)]

@@ -1,7 +1,7 @@
 """The command line: a thin Typer layer over :mod:`vidclass.classifier`. The only package that knows Typer.
 
 One module per command (:mod:`.predict`, :mod:`.watch`, :mod:`.evaluate`, :mod:`.inspect`,
-:mod:`.report`); what they share, options included, is in :mod:`.common`, and help pages and usage
+:mod:`.report`, :mod:`.models`); what they share, options included, is in :mod:`.common`, and help pages and usage
 errors in :mod:`.help`.
 stdout carries results only (tables, or JSON Lines with ``--json``); everything meant for people
 (warnings, errors, progress) goes to stderr. Exit codes are listed in :mod:`vidclass.errors`.
@@ -15,9 +15,10 @@ from typing import Annotated
 
 import typer
 
-from .. import __version__
+from ..version import __version__
 from . import evaluate, inspect, predict, report, watch
 from .help import App
+from .models import models_app
 
 app = App(name="vidclass", no_args_is_help=True)
 
@@ -50,6 +51,7 @@ app.command("watch")(watch.watch)
 app.command("evaluate")(evaluate.evaluate)
 app.command("inspect")(inspect.inspect)
 app.command("report")(report.report)
+app.add_typer(models_app, name="models")  # `vidclass models` (list, pull, verify, path, remove)
 
 
 def main() -> None:

