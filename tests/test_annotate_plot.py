@@ -68,6 +68,21 @@ def test_output_video_draws_labels_and_the_timeline_strip(tiny_model: Path, red_
     assert nearer(strip[20], red, blue) and nearer(strip[150], blue, red)
 
 
+def test_only_labels_worth_showing_are_drawn() -> None:
+    # Ranks 2 and 3 at 0.00 took turns from window to window: drawn only from MIN_SHOWN_SCORE.
+    assert annotate.shown_labels(np.array([0.90, 0.07, 0.02, 0.01])) == [0, 1]
+    assert annotate.shown_labels(np.array([0.01, 0.97, 0.01, 0.01])) == [1]
+    assert annotate.shown_labels(np.array([0.5, 0.3, 0.2])) == [0, 1, 2]
+    labels = ("a", "b", "c", "d")
+    strip = np.zeros((6, 160, 3), np.uint8)
+    heights = []
+    for probs in (np.array([0.97, 0.01, 0.01, 0.01]), np.array([0.5, 0.3, 0.1, 0.1])):
+        image = np.full((*SIZE, 3), 200, np.uint8)
+        annotate.draw(image, probs, labels, strip, 0.0, 5.0)
+        heights.append(int((image[:, 2] < 200).sum()) - 6)  # the darkened backdrop, less the strip
+    assert heights[0] < heights[1] / 2  # one line of labels against three
+
+
 def test_output_video_is_never_overwritten_without_force(tiny_model: Path, red_blue: Path, tmp_path: Path) -> None:
     out = tmp_path / "annotated.mp4"
     out.write_bytes(b"precious")

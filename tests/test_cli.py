@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 import typer
 from synthetic import invoke, make_tiny_model, solid_frames, tiny_spec, write_video
+from typer.testing import CliRunner
 
 from vidclass import runtimes as runtimes_module
 from vidclass import store as session_module
@@ -27,6 +28,28 @@ def test_every_command_has_help() -> None:
         assert "Usage" in sub.output
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["predict", "x.mp4", "--windwo", "3"], "vidclass predict: no such option --windwo; did you mean --window?"),
+        (["predict", "x.mp4", "--top_k", "3"], "did you mean --top-k?"),
+        (["predict", "x.mp4", "--treshold", "0.3"], "did you mean --threshold?"),
+        (["predict", "x.mp4", "--seg"], "did you mean --segments?"),
+        (["predict", "x.mp4", "--cpu"], "did you mean --provider cpu?"),
+        # Not "did you mean --force": the input is an argument.
+        (["predict", "--source", "x.mp4"], "--source: the input is an argument, as in vidclass predict [OPTIONS] PATH"),
+        (["predict", "x.mp4", "--window", "0"], "vidclass predict: --window: "),
+        (["predict"], "vidclass predict: missing PATH..."),
+        (["predcit", "x.mp4"], "no such command 'predcit'. Did you mean 'predict'?"),
+        (["--verison"], "vidclass: no such option --verison; did you mean --version?"),
+    ],
+)
+def test_usage_errors_are_one_line_with_the_nearest_option(args: list[str], message: str) -> None:
+    result = invoke(*args)
+    assert result.exit_code == 2
+    assert message in result.stderr and len(result.stderr.splitlines()) == 1, result.stderr
+
+
 def test_table_shows_ranked_actions_when_they_happen_and_provider(tiny_model: Path, rgb_video: Path) -> None:
     result = invoke("predict", rgb_video, "--model", tiny_model, "--provider", "cpu")
     assert result.exit_code == 0, result.output
@@ -34,7 +57,8 @@ def test_table_shows_ranked_actions_when_they_happen_and_provider(tiny_model: Pa
     ranked = [line.split("│")[1].strip() for line in lines if line.strip()[:1].isdigit() and "│" in line]
     assert ranked == ["green", "red", "blue"]
     assert "0.0-2.0 s" in result.stdout  # red leads the first windows
-    assert "provider cpu" in result.stdout
+    assert "tiny-colour on cpu, fp32" in result.stdout  # the model, where it ran, in what arithmetic
+    assert not any(line.endswith(" ") for line in lines)  # tables pad cells; the output does not
     assert result.stderr == ""
 
 
@@ -52,6 +76,7 @@ def test_json_lines_schema(tiny_model: Path, rgb_video: Path) -> None:
     assert [t["label"] for t in rec["top"]] == ["green", "red"]
     assert all(0 <= t["score"] <= 1 for t in rec["top"])
     assert rec["model"]["name"] == "tiny-colour" and rec["model"]["provider"] == "cpu"
+    assert rec["model"]["precision"] == "fp32"  # bf16 moves scores: a record names its arithmetic
     assert len(rec["model"]["sha256"]) == 64
     # 50 frames, window 8, hop 4: starts 0, 4, ..., 40, then a tail window at 42.
     starts = [w["start_s"] for w in rec["windows"]]
@@ -94,10 +119,14 @@ def test_short_video_gets_a_result_and_says_so(tiny_model: Path, tmp_path: Path,
     rec = json.loads(result.stdout)
     assert rec["short"] is True and rec["top"][0]["label"] == "blue"
     assert len(rec["windows"]) == 1 and rec["windows"][0]["end_s"] == pytest.approx(frames / 10)
+    # The window actually used: the video itself, or the model's minimum of 2 when its frame was held.
+    assert rec["window_frames"] == (2 if held else frames)
     assert "short video" in result.stderr
     assert ("held" in result.stderr) is held
     table = invoke("predict", video, "--model", tiny_model)
-    assert "short video" in table.stdout
+    footer = "1 window of 2 frames (0.20 s): the video's 1, its last frame repeated" if held else (
+        f"1 window of {frames} frames ({frames / 10:.2f} s): the whole video, shorter than a window")
+    assert footer in table.stdout
 
 
 def _bad_inputs(tmp_path: Path) -> dict[str, Path]:
@@ -243,3 +272,31 @@ def test_auto_provider_takes_openvino_when_installed_else_cpu(tiny_model: Path) 
         pytest.skip("this onnxruntime has an accelerator provider, which auto prefers")
     expected = "openvino" if runtimes_module._openvino_runtime() else "cpu"
     assert Classifier(tiny_model).session.provider == expected
+
+
+def test_sub_apps_mounted_later_get_the_same_help_and_errors() -> None:
+    # `vidclass models` and `vidclass report` are mounted with one line, from plain Typer apps.
+    from vidclass.cli.help import App
+
+    main, sub = App(name="vidclass"), typer.Typer(help="The model.")
+
+    @sub.command("list")
+    def list_models(as_json: bool = typer.Option(False, "--json", help="As JSON.")) -> None:
+        """List the models.
+
+        Examples:
+            vidclass models list --json
+        """
+
+    @sub.command("path")
+    def model_path() -> None:
+        """Where the model is."""
+
+    main.add_typer(sub, name="models")
+    runner = CliRunner()
+    shown = runner.invoke(main, ["models", "list", "--help"])
+    assert shown.exit_code == 0 and "<bool>" not in shown.output
+    assert "      --json  As JSON." in shown.output and "Examples:\n  vidclass models list --json" in shown.output
+    mistyped = runner.invoke(main, ["models", "list", "--jsn"])
+    assert mistyped.exit_code == 2
+    assert mistyped.stderr == "vidclass models list: no such option --jsn; did you mean --json?\n"

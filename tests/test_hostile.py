@@ -818,7 +818,7 @@ def test_stream_that_never_sends_a_frame_times_out(tiny_model: Path, scheme: str
         with pytest.raises(InputError, match=re.escape(url)):
             stream = NetworkStream(url, timeout_s=1.0)
             list(stream)  # opened (headers only): the first frame never comes
-        done = cli(["watch", "--source", url, "--model", tiny_model, "--timeout", "1"])
+        done = cli(["watch", url, "--model", tiny_model, "--timeout", "1"])
     err = done.stderr.decode()
     assert done.returncode == 1 and "Traceback" not in err
     assert len(err.splitlines()) == 1 and err.startswith(f"vidclass: {url}: ")

@@ -291,8 +291,9 @@ def test_analyse_reports_seconds_at_the_models_rate_and_checks_the_stride(tmp_pa
 # --- vidclass inspect ---------------------------------------------------------------------------
 
 
-def test_inspect_json_on_the_tiny_model(tiny_model: Path) -> None:
-    result = invoke("inspect", tiny_model, "--json", "--frames", "12")
+def test_inspect_json_on_the_tiny_model(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    result = invoke("inspect", "--model", str(model), "--json", "--window", "12")
     assert result.exit_code == 0, result.output
     d = json.loads(result.stdout)
     # Mean colour per frame: one frame in time, the whole 32x32 crop in space.
@@ -304,25 +305,30 @@ def test_inspect_json_on_the_tiny_model(tiny_model: Path) -> None:
     assert d["model"]["name"] == "tiny-colour" and d["inputs"][0]["shape"] == ["N", "T", 32, 32, 3]
 
 
-def test_inspect_table_on_the_tiny_model(tiny_model: Path) -> None:
-    result = invoke("inspect", tiny_model)
+def test_inspect_table_on_the_tiny_model(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    result = invoke("inspect", "--model", str(model))
     assert result.exit_code == 0, result.output
     assert "one output step sees 1 frame (0.10 s at 10 fps) and 32 × 32 pixels" in result.stdout
     assert "ReduceMean" in result.stdout and "[N, T, 32, 32, 3]" in result.stdout
 
 
-def test_inspect_errors(tiny_model: Path, tmp_path: Path) -> None:
-    below = invoke("inspect", tiny_model, "--frames", "1")
+def test_inspect_errors(tmp_path: Path) -> None:
+    model = make_tiny_model(tmp_path / "tiny.onnx")
+    below = invoke("inspect", "--model", str(model), "--window", "1")
     assert below.exit_code == 2 and "minimum" in below.output
-    missing = invoke("inspect", tmp_path / "nope.onnx")
+    missing = invoke("inspect", "--model", str(tmp_path / "nope.onnx"))
     assert missing.exit_code == 3
-    bare = invoke("inspect", make_tiny_model(tmp_path / "bare.onnx", spec=None))
+    bare = invoke("inspect", "--model", str(make_tiny_model(tmp_path / "bare.onnx", spec=None)))
     assert bare.exit_code == 3 and "metadata" in bare.output
     junk = tmp_path / "junk.onnx"
     junk.write_bytes(b"not a model")
-    assert invoke("inspect", junk).exit_code == 3
+    assert invoke("inspect", "--model", str(junk)).exit_code == 3
+    # The model was once an argument; it is --model now, as in every command.
+    positional = invoke("inspect", str(model))
+    assert positional.exit_code == 2 and f"did you mean --model {model}?" in positional.stderr
     with pytest.raises(UsageError):
-        inspect_model(tiny_model, frames=1)
+        inspect_model(model, frames=1)
 
 
 # --- the real I3D export ------------------------------------------------------------------------

@@ -421,6 +421,7 @@ class Classifier:
         )
         timeline = Timeline(spec.labels, tuple(bounds), np.stack(window_probs))
         short = frames < self.window_frames
+        used_window = max(frames, spec.min_frames) if short else self.window_frames  # what the model saw
         warnings = []
         if short:
             held = f"; its last frame was held to the model's minimum of {spec.min_frames}" if (
@@ -441,7 +442,7 @@ class Classifier:
             duration_s=float(facts.duration_s or 0.0),
             frames=frames,
             frame_rate=fps,
-            window_frames=self.window_frames,
+            window_frames=used_window,
             hop_frames=self.hop_frames,
             short=short,
             top=top,

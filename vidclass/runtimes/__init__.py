@@ -116,7 +116,9 @@ class Session:
 
     @property
     def info(self) -> ModelInfo:
-        return ModelInfo(self.spec.name, self.spec.version, self.sha256, self.provider, str(self.path))
+        return ModelInfo(
+            self.spec.name, self.spec.version, self.sha256, self.provider, str(self.path), self.precision
+        )
 
     def run(self, clips: np.ndarray) -> np.ndarray:
         """``[N, ...]`` clips in the spec's layout -> per-time-step logits ``[N, T', classes]``."""
