@@ -526,7 +526,7 @@ def test_hostile_server_is_one_line_within_the_deadline(answer, cause: str, with
 def test_watch_of_a_hostile_server_is_one_line(tmp_path: Path, tiny_model: Path) -> None:
     with RawServer(_not_http) as server:
         url = server.url
-        done = cli("watch", "--source", url, "--model", tiny_model, "--timeout", "2", "--json")
+        done = cli("watch", url, "--model", tiny_model, "--timeout", "2", "--json")
     assert done.returncode == 1 and "Traceback" not in done.stderr.decode()
     said = 'not an HTTP server (it answered "SSH-2.0-OpenSSH_9.0\\x1b]0;pwned\\x07")'
     assert lines(done.stderr) == [f"vidclass: {url}: {said}"]

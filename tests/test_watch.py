@@ -71,7 +71,7 @@ def test_no_realtime_gives_exactly_the_window_scores_of_predict(
 
 def test_cli_no_realtime_json_equals_predict_json(tiny_model: Path, rgb_video: Path) -> None:
     args = ["--model", tiny_model, "--window", "6", "--hop", "5", "--top-k", "3", "--json"]
-    watched = invoke(rgb_video, "--no-realtime", *args)
+    watched = invoke("watch", rgb_video, "--no-realtime", *args)
     assert watched.exit_code == 0, watched.output
     predicted = json.loads(invoke("predict", rgb_video, *args).stdout)
     records = [json.loads(line) for line in watched.stdout.splitlines()]
@@ -241,7 +241,7 @@ def test_watching_a_camera_stops_cleanly_and_releases_it(fake_camera, tiny_model
 @pytest.mark.parametrize(("frames", "cause"), [(0, "opened, but delivered no frame"), (12, "after 12 frames")])
 def test_camera_that_stops_is_one_clear_line(fake_camera, tiny_model: Path, frames: int, cause: str) -> None:
     fake_camera(frames)
-    result = invoke("0", "--model", tiny_model, "--json")
+    result = invoke("watch", "0", "--model", tiny_model, "--json")
     assert result.exit_code == 1
     assert result.stderr.startswith("vidclass: camera 0: ") and cause in result.stderr
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
@@ -249,7 +249,7 @@ def test_camera_that_stops_is_one_clear_line(fake_camera, tiny_model: Path, fram
 
 
 def test_camera_that_does_not_exist(tiny_model: Path) -> None:
-    result = invoke("57", "--model", tiny_model)
+    result = invoke("watch", "57", "--model", tiny_model)
     assert result.exit_code == 1
     assert result.stderr.startswith("vidclass: camera 57: ") and result.stderr.count("\n") == 1
     if sys.platform.startswith("linux"):
@@ -263,6 +263,7 @@ def test_camera_that_does_not_exist(tiny_model: Path) -> None:
 def test_mjpeg_stream_json_lines(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 30), fps=20) as server:
         result = invoke(
+            "watch",
             server.url, "--model", tiny_model, "--json", "--max-windows", "3", "--provider", "cpu"
         )
     assert result.exit_code == 0, result.output
@@ -303,7 +304,7 @@ def test_mjpeg_stream_of_a_real_clip(tiny_model: Path, clips_dir: Path) -> None:
 @pytest.mark.parametrize(("after", "cause"), [("close", "(the server ended it)"), ("stall", "(no frame for 1 s)")])
 def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> None:
     with MjpegServer(solid_frames(["red"] * 12 + ["green"] * 12), fps=20, after=after) as server:
-        result = invoke(server.url, "--model", tiny_model, "--timeout", "1")
+        result = invoke("watch", server.url, "--model", tiny_model, "--timeout", "1")
     assert result.exit_code == 1
     assert result.stderr.startswith(f"vidclass: {server.url}: stream lost after 24 frames {cause}")
     assert result.stderr.count("\n") == 1 and "Traceback" not in result.output
@@ -315,7 +316,7 @@ def test_stream_that_dies_midway(tiny_model: Path, after: str, cause: str) -> No
 def test_stream_reconnects_with_back_off(tiny_model: Path) -> None:
     frames = solid_frames(["blue"] * 10)  # 0.5 s, less than one window, then the server drops it
     with MjpegServer(frames, fps=20, after="close", later="loop") as server:
-        result = invoke(server.url, "--model", tiny_model, "--reconnect", "--max-windows", "2", "--json")
+        result = invoke("watch", server.url, "--model", tiny_model, "--reconnect", "--max-windows", "2", "--json")
         assert server.connections == 2
     assert result.exit_code == 0, result.output
     assert "stream lost after 10 frames (the server ended it); reconnecting in 1 s (attempt 1)" in result.stderr
@@ -363,9 +364,9 @@ def test_hls_playlist_is_timed_by_its_container(tiny_model: Path, tmp_path: Path
 def test_url_that_refuses(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"]), fps=20) as server:
         url = server.url
-        missing = invoke(url.replace("/stream", "/nothing"), "--model", tiny_model)
+        missing = invoke("watch", url.replace("/stream", "/nothing"), "--model", tiny_model)
     assert missing.exit_code == 1 and "the server answered HTTP 404" in missing.stderr
-    refused = invoke(url, "--model", tiny_model)  # the server is gone: port closed
+    refused = invoke("watch", url, "--model", tiny_model)  # the server is gone: port closed
     assert refused.exit_code == 1
     port = url.split(":")[2].split("/")[0]
     assert refused.stderr == f"vidclass: {url}: connection refused by 127.0.0.1:{port}\n"
@@ -406,7 +407,7 @@ def test_sigint_stops_cleanly(tiny_model: Path) -> None:
 
 
 def test_non_tty_prints_one_line_per_window(tiny_model: Path, rgb_video: Path) -> None:
-    result = invoke(rgb_video, "--model", tiny_model, "--no-realtime", "--top-k", "2")
+    result = invoke("watch", rgb_video, "--model", tiny_model, "--no-realtime", "--top-k", "2")
     assert result.exit_code == 0, result.output
     windows = Classifier(tiny_model).predict(rgb_video).windows
     lines = result.stdout.splitlines()
@@ -442,12 +443,12 @@ def test_usage_errors_exit_2(tiny_model: Path, rgb_video: Path, args: list[str],
 @pytest.mark.network
 def test_no_realtime_is_for_files(tiny_model: Path) -> None:
     with MjpegServer(solid_frames(["red"] * 5), fps=20) as server:
-        result = invoke(server.url, "--model", tiny_model, "--no-realtime")
+        result = invoke("watch", server.url, "--model", tiny_model, "--no-realtime")
     assert result.exit_code == 2 and "--no-realtime is for video files" in result.stderr
 
 
 def test_missing_file_is_one_line(tiny_model: Path, tmp_path: Path) -> None:
-    result = invoke(tmp_path / "none.mp4", "--model", tiny_model)
+    result = invoke("watch", tmp_path / "none.mp4", "--model", tiny_model)
     assert result.exit_code == 1 and result.stderr == f"vidclass: {tmp_path / 'none.mp4'}: no such file\n"
 
 
@@ -460,7 +461,7 @@ def test_show_without_a_display_says_so(
         monkeypatch.delenv("DISPLAY", raising=False)
     else:
         monkeypatch.setenv("DISPLAY", display)
-    result = invoke(rgb_video, "--model", tiny_model, "--show")
+    result = invoke("watch", rgb_video, "--model", tiny_model, "--show")
     assert result.exit_code == 2
     assert result.stderr.startswith("vidclass: --show: ") and cause in result.stderr
 
@@ -482,7 +483,7 @@ def test_show_draws_the_labels_on_the_video_until_q(tiny_model: Path, rgb_video:
     monkeypatch.setattr(show.cv2, "waitKey", lambda delay: ord("q") if labelled else -1)
     monkeypatch.setattr(show.cv2, "getWindowProperty", lambda title, prop: 1.0)
     monkeypatch.setattr(show.cv2, "destroyWindow", lambda title: calls.append("destroyWindow"))
-    result = invoke(rgb_video, "--model", tiny_model, "--show")
+    result = invoke("watch", rgb_video, "--model", tiny_model, "--show")
     assert result.exit_code == 0, result.output
     assert calls[0] == "namedWindow" and calls[-1] == "destroyWindow" and calls.count("imshow") >= 2
     assert result.stderr.startswith(f"{rgb_video}: window closed · ")
@@ -523,5 +524,5 @@ def test_ctrl_c_before_watching_started_is_handled(tiny_model: Path, rgb_video: 
         raise KeyboardInterrupt
 
     monkeypatch.setattr(cli, "open_source", interrupted)
-    result = invoke(rgb_video, "--model", tiny_model)
+    result = invoke("watch", rgb_video, "--model", tiny_model)
     assert result.exit_code == 130 and result.stderr.count("\n") == 1 and "interrupted" in result.stderr
