@@ -61,16 +61,7 @@ class Session:
         precision = Precision(precision)
         if precision is Precision.int8:
             self.path = int8_variant(self.path)
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        # One model call at a time with all cores on it (intra-op); the decode thread overlaps it.
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-        # ONNX Runtime's arena keeps its largest blocks for the next run: right for windows of one
-        # length, but with inputs of varying length (dense chunks) it grew to 2.7 GB for 256 frames
-        # where plain allocation peaks at 1.4 GB, at the same speed (README, Performance).
-        options.enable_cpu_mem_arena = memory_arena
-        if threads:
-            options.intra_op_num_threads = threads
+        options = _session_options(threads, memory_arena)
         self._session, self.provider = _open(self.path, Provider(provider), options, precision, threads)
         #: The arithmetic actually used ("fp32", "bf16", "int8", ...).
         self.precision = getattr(self._session, "precision", "int8" if precision is Precision.int8 else "fp32")
@@ -137,14 +128,9 @@ class StreamSession:
     def __init__(self, path: Path, session: Session, threads: int | None = None,
                  precision: Precision | str = Precision.auto) -> None:
         self.path = path
-        options = ort.SessionOptions()
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
         # The states' lengths change from call to call (the first, the flush): plain allocation, as
-        # for dense chunks (the arena keeps its largest blocks).
-        options.enable_cpu_mem_arena = False
-        if threads:
-            options.intra_op_num_threads = threads
+        # for dense chunks (see _session_options).
+        options = _session_options(threads, memory_arena=False)
         self._session, self.provider = _open(path, Provider(session.provider), options, Precision(precision), threads)
         meta = self._session.get_modelmeta().custom_metadata_map
         self.spec = ModelSpec.from_metadata(meta, origin=str(path))
@@ -162,6 +148,20 @@ class StreamSession:
             return list(self._session.run(self._names, dict(feeds)))
         except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
             raise ModelError(f"{self.path}: inference failed ({_first_line(e)})") from e
+
+
+def _session_options(threads: int | None, memory_arena: bool) -> ort.SessionOptions:
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    # One model call at a time with all cores on it (intra-op); the decode thread overlaps it.
+    options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    # ONNX Runtime's arena keeps its largest blocks for the next run: right for windows of one
+    # length, but with inputs of varying length (dense chunks) it grew to 2.7 GB for 256 frames
+    # where plain allocation peaks at 1.4 GB, at the same speed (README, Performance).
+    options.enable_cpu_mem_arena = memory_arena
+    if threads:
+        options.intra_op_num_threads = threads
+    return options
 
 
 def int8_variant(path: Path) -> Path:
