@@ -134,7 +134,9 @@ class _Scorer:
             scored = np.ascontiguousarray(self.classifier.score(clip), np.float32)
             logits.append(scored.tobytes())
             shapes.append(json.dumps(scored.shape))
-        provider = np.array([self.classifier.session.provider] * len(logits), dtype=object)
+        # How the actor ran the model (provider, precision): it may differ from the driver's.
+        ran = f"{self.classifier.session.provider}/{self.classifier.session.precision}"
+        provider = np.array([ran] * len(logits), dtype=object)
         return {
             "index": batch["index"],
             "kind": batch["kind"],
@@ -352,6 +354,8 @@ def _finish(assembler: Assembler, index: int, scored: list[tuple[ClipMeta, np.nd
             provider: str) -> Result:
     assembler.add_all(index, scored)
     result = assembler.finish(index, facts)
-    if result.model.provider != provider:  # the actors' provider, which may not be the driver's
-        result = dataclasses.replace(result, model=dataclasses.replace(result.model, provider=provider))
+    name, _, precision = provider.partition("/")
+    if (result.model.provider, result.model.precision) != (name, precision):  # the actors', not the driver's
+        model = dataclasses.replace(result.model, provider=name, precision=precision)
+        result = dataclasses.replace(result, model=model)
     return result
