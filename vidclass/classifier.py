@@ -452,6 +452,7 @@ class Classifier:
             segments=self._segments(bounds, timeline),
             timeline=timeline,
             thumbnails=facts.thumbnails,
+            mode=self.mode.value,
         )
 
     def _segments(self, bounds: list[tuple[float, float]], timeline: Timeline) -> tuple[Segment, ...] | None:

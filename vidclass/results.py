@@ -127,6 +127,9 @@ class ClipResult:
     #: Computed on request only (``predict --segments``); ``to_dict`` has a "segments" key only then.
     segments: tuple[Segment, ...] | None = None
     timeline: Timeline | None = field(default=None, repr=False, compare=False)
+    #: How the video went through the network (``stream``, ``dense``, ``windows``): the scores differ
+    #: by mode, so a record names it.
+    mode: str = "windows"
     #: Small JPEGs across the video when the run asked for them (``--report``); not in ``to_dict``.
     thumbnails: tuple[Thumbnail, ...] = field(default=(), repr=False, compare=False)
 
@@ -138,6 +141,7 @@ class ClipResult:
             "frame_rate": self.frame_rate,
             "window_frames": self.window_frames,
             "hop_frames": self.hop_frames,
+            "mode": self.mode,
             "short": self.short,
             "top": [t.to_dict() for t in self.top],
             "windows": [w.to_dict() for w in self.windows],
