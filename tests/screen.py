@@ -13,13 +13,13 @@ import pty
 import select
 import struct
 import subprocess
-import sys
 import termios
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyte
+from synthetic import VIDCLASS
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -108,4 +108,4 @@ def run_in_terminal(
 
 def vidclass(*args: str, **options: object) -> Screen:
     """``vidclass ARGS...`` in a terminal (this checkout's package, this Python)."""
-    return run_in_terminal([sys.executable, "-c", "from vidclass.cli import main; main()", *args], **options)  # type: ignore[arg-type]
+    return run_in_terminal([*VIDCLASS, *args], **options)  # type: ignore[arg-type]

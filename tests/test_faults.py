@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 import pytest
 from mjpeg import MjpegServer, RawServer
-from synthetic import make_tiny_model, solid_frames, write_video
+from synthetic import VIDCLASS, solid_frames, write_video
 
 from vidclass.errors import InputError, OutputError, UsageError
 from vidclass.outputs.records import MAX_RECORD_BYTES, open_output, source_key
@@ -35,7 +35,7 @@ HANG_S = 120
 
 
 def cli(*args: object, cwd: Path | None = None, env: dict[str, str] | None = None, stdin=None):
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", *(os.fspath(a) for a in args)]
+    command = [*VIDCLASS, *(os.fspath(a) for a in args)]
     return subprocess.run(
         command, capture_output=True, cwd=cwd, env={**os.environ, **(env or {})}, stdin=stdin, timeout=HANG_S
     )
@@ -46,11 +46,6 @@ def lines(stream: bytes) -> list[str]:
 
 
 @pytest.fixture()
-def tiny_model(tmp_path: Path) -> Path:
-    return make_tiny_model(tmp_path / "tiny.onnx")
-
-
-@pytest.fixture()
 def good(tmp_path: Path) -> Path:
     return write_video(tmp_path / "good.avi", solid_frames(["green"] * 12), 10)
 
@@ -58,6 +53,7 @@ def good(tmp_path: Path) -> Path:
 # -- a full disk --------------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_full_device_is_one_line_and_exit_1(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     if not Path("/dev/full").exists():
         pytest.skip("no /dev/full here")
@@ -66,7 +62,7 @@ def test_full_device_is_one_line_and_exit_1(tmp_path: Path, tiny_model: Path, go
     assert done.returncode == 1 and lines(done.stderr) == [
         f"vidclass: {tmp_path / 'full.jsonl'}: cannot write (No space left on device)"
     ]
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", good, "--model", tiny_model]
+    command = [*VIDCLASS, "predict", good, "--model", tiny_model]
     with open("/dev/full", "wb", buffering=0) as full:  # standard output on a full disk
         done = subprocess.run([*command, "--json"], stdout=full, stderr=subprocess.PIPE, timeout=HANG_S)
     assert done.returncode == 1
@@ -88,6 +84,7 @@ def small_disk(tmp_path: Path):
         subprocess.run(["umount", "-l", mount], check=False)
 
 
+@pytest.mark.subprocess
 @pytest.mark.parametrize("suffix", [".jsonl", ".csv"])
 def test_disk_full_mid_run_leaves_whole_records_and_resume_finishes(
     small_disk: Path, tmp_path: Path, tiny_model: Path, suffix: str
@@ -143,6 +140,7 @@ def test_a_write_that_fails_part_way_is_cut_back(small_disk: Path) -> None:
 # -- two runs, one file -------------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_a_second_writer_is_refused_with_the_holder(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     path = tmp_path / "out.jsonl"
     first = open_output(path, 3)
@@ -164,10 +162,11 @@ def test_a_second_writer_is_refused_with_the_holder(tmp_path: Path, tiny_model: 
     assert again.done == {"first.avi"}
 
 
+@pytest.mark.subprocess
 def test_two_runs_at_once(tmp_path: Path, tiny_model: Path, good: Path) -> None:
     """Two real processes: the first holds the file while it waits for its inputs on stdin."""
     path = tmp_path / "out.jsonl"
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", "--model", tiny_model,
+    command = [*VIDCLASS, "predict", "--model", tiny_model,
                "--output", path, "--force"]
     first = subprocess.Popen([*command, "-"], stdin=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
@@ -280,6 +279,7 @@ def deep_folder(tmp_path: Path):
         _remove_tree(root)
 
 
+@pytest.mark.subprocess
 def test_a_folder_nested_1000_deep(deep_folder: Path, tiny_model: Path) -> None:
     root = deep_folder
     items = list(expand_inputs([root]))
@@ -332,6 +332,7 @@ def test_lists_are_bounded(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, cont
     assert len(items) == 1 and items[0].cause == cause
 
 
+@pytest.mark.subprocess
 def test_dev_zero_as_a_list_and_as_stdin(tiny_model: Path) -> None:
     if not Path("/dev/zero").exists():
         pytest.skip("no /dev/zero here")
@@ -349,6 +350,8 @@ def test_dev_zero_as_a_list_and_as_stdin(tiny_model: Path) -> None:
 # -- bombs: time and pixels ---------------------------------------------------------------------------
 
 
+@pytest.mark.ffmpeg
+@pytest.mark.subprocess
 def test_a_timestamp_gap_is_cut(tmp_path: Path, tiny_model: Path) -> None:
     imageio_ffmpeg = pytest.importorskip("imageio_ffmpeg", reason="the test extra's imageio-ffmpeg makes the file")
     gap = tmp_path / "gap.mkv"  # 10 frames at 10 fps, the last 5 a million seconds later: 3 KB
@@ -384,6 +387,7 @@ def huge_mjpeg(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
+@pytest.mark.subprocess
 def test_an_oversized_frame_is_refused_before_decoding(huge_mjpeg: Path, tiny_model: Path) -> None:
     assert huge_mjpeg.stat().st_size < 10_000_000
     # VmHWM, not ru_maxrss: the latter keeps the parent's peak across fork and exec (pytest's, here).
@@ -415,6 +419,7 @@ def test_the_pixel_budget_is_overridable(huge_mjpeg: Path, monkeypatch: pytest.M
         pixel_budget()
 
 
+@pytest.mark.network
 def test_a_stream_over_the_pixel_budget(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("VIDCLASS_MAX_PIXELS", "1000")
     with MjpegServer(solid_frames(["red"] * 5), 10.0) as server, pytest.raises(InputError) as refused:
@@ -497,6 +502,7 @@ def _hostile_error(conn: socket.socket, stopping: threading.Event) -> None:
 TIMEOUT_S = 2.0
 
 
+@pytest.mark.network
 @pytest.mark.parametrize(
     ("answer", "cause", "within_s"),
     [
@@ -523,6 +529,8 @@ def test_hostile_server_is_one_line_within_the_deadline(answer, cause: str, with
     assert elapsed < within_s + 1.5  # FFmpeg's open timeout, then the look with its own deadline
 
 
+@pytest.mark.network
+@pytest.mark.subprocess
 def test_watch_of_a_hostile_server_is_one_line(tmp_path: Path, tiny_model: Path) -> None:
     with RawServer(_not_http) as server:
         url = server.url

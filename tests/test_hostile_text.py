@@ -15,13 +15,12 @@ import json
 import os
 import re
 import subprocess
-import sys
 import unicodedata
 from pathlib import Path
 
 import pytest
 from rich.console import Console
-from synthetic import make_tiny_model, solid_frames, tiny_spec, write_video
+from synthetic import VIDCLASS, make_tiny_model, solid_frames, tiny_spec, write_video
 
 from vidclass import Classifier
 from vidclass.outputs.records import Format, RecordWriter, csv_header, open_output, source_key
@@ -193,6 +192,7 @@ def test_resume_finds_every_hostile_name(tmp_path: Path, hostile_results: list, 
 # -- the command, end to end -------------------------------------------------------------------------
 
 
+@pytest.mark.subprocess
 def test_predict_with_hostile_names_and_labels(tmp_path: Path) -> None:
     """Files named with the corpus, a model labelled with it: stdout and --output carry it safely."""
     labels = ("=cmd|' /C calc'!A0", "\x1b[2J[bold]x[/bold]", "+label\u202e")
@@ -204,7 +204,7 @@ def test_predict_with_hostile_names_and_labels(tmp_path: Path) -> None:
         with open(os.path.join(os.fsencode(tmp_path), name), "wb") as f:
             f.write(video)
         names.append(name)
-    command = [sys.executable, "-c", "from vidclass.cli import main; main()", "predict", "--model", model]
+    command = [*VIDCLASS, "predict", "--model", model]
     for mode, output in (("--json", "out.jsonl"), ("--csv", "out.csv")):
         done = subprocess.run(
             [*command, mode, "--output", output, "--", *names], capture_output=True, cwd=tmp_path, timeout=300

@@ -76,6 +76,7 @@ def test_stream_top1_is_the_reference_on_every_clip(
             assert abs(got[entry["label"]] - entry["prob"]) <= 2e-3, (name, entry["label"])
 
 
+@pytest.mark.spawn
 def test_stream_with_two_workers_equals_in_process(stream_model: Path, clips_dir: Path) -> None:
     clf = Classifier(stream_model, provider="cpu", mode="stream")
     inputs = [clips_dir / "playing_cricket.gif", clips_dir / "cleaning_pool_1s.mp4"]

@@ -108,6 +108,7 @@ def test_streaming_equals_one_pass(
         assert reference <= TOL_REFERENCE, f"T={length}: {reference:.2e} from the reference"
 
 
+@pytest.mark.real
 def test_convert_streaming_writes_the_checked_file(assets_dir: Path, models: tuple[Path, Path], tmp_path: Path) -> None:
     """The streaming file as provisioning would make it: atomically, self-checked through
     StreamingI3D (blocks of 8) on the formula input, byte for byte the graph built in memory."""
@@ -134,11 +135,13 @@ def test_a_live_stream_of_a_multiple_of_8_frames_equals_one_pass(
     assert streamer.calls >= 2
 
 
+@pytest.mark.real
 def test_the_streaming_file_is_deterministic(flat: dict[str, np.ndarray], models: tuple[Path, Path]) -> None:
     again = build_streaming_model(flat, build_spec()).SerializeToString()
     assert hashlib.sha256(again).hexdigest() == hashlib.sha256(models[1].read_bytes()).hexdigest()
 
 
+@pytest.mark.real
 def test_metadata_describes_the_graph(models: tuple[Path, Path]) -> None:
     session = ort.InferenceSession(str(models[1]), providers=["CPUExecutionProvider"])
     meta = session.get_modelmeta().custom_metadata_map
@@ -165,6 +168,7 @@ def test_metadata_describes_the_graph(models: tuple[Path, Path]) -> None:
     assert {k: v for k, v in meta.items() if k != "vidclass.streaming"} == build_spec().to_metadata()
 
 
+@pytest.mark.real
 def test_step_geometry_matches_the_graph_analysis(models: tuple[Path, Path]) -> None:
     """The frames each step depends on, against ``vidclass.receptive``'s independent reading of the
     one-pass graph (what dense mode uses)."""
@@ -223,6 +227,7 @@ def one_pass_outputs(state: StateSpec, total: int) -> int:
     return state.outputs(before + -(-total // state.input_stride) + after)
 
 
+@pytest.mark.real
 @pytest.mark.parametrize("block", [8, 16, 32, 64])
 def test_every_frame_and_step_is_computed_once(block: int, stream_spec: StreamSpec) -> None:
     """For every length 9..300: every call is one the graph can run, the frames pass once, and each
@@ -247,6 +252,7 @@ def stream_with(streamer: StreamingI3D, frames: np.ndarray, push: int, total: in
     return steps + len(streamer.finish())
 
 
+@pytest.mark.real
 def test_a_live_stream_holds_back_only_one_stride(stream_spec: StreamSpec) -> None:
     stream, spec = small(stream_spec)
     fake = FakeSession(stream)
@@ -265,6 +271,7 @@ def test_a_live_stream_holds_back_only_one_stride(stream_spec: StreamSpec) -> No
     assert streamer.steps_emitted == output_steps(200)
 
 
+@pytest.mark.real
 def test_wrong_lengths_are_reported(stream_spec: StreamSpec) -> None:
     stream, spec = small(stream_spec)
     streamer = StreamingI3D(FakeSession(stream), stream, spec, block_frames=8)
@@ -287,6 +294,7 @@ def test_wrong_lengths_are_reported(stream_spec: StreamSpec) -> None:
         StreamingI3D(FakeSession(stream), stream, spec, block_frames=12)
 
 
+@pytest.mark.real
 def test_a_graph_that_disagrees_with_its_metadata_is_refused(stream_spec: StreamSpec) -> None:
     stream, spec = small(stream_spec)
     fake = FakeSession(stream)
@@ -302,6 +310,7 @@ def test_a_graph_that_disagrees_with_its_metadata_is_refused(stream_spec: Stream
         streamer.finish()
 
 
+@pytest.mark.real
 def test_step_frames_follow_the_grid(stream_spec: StreamSpec) -> None:
     stream, spec = small(stream_spec)
     streamer = StreamingI3D(FakeSession(stream), stream, spec)

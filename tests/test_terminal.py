@@ -22,7 +22,7 @@ from vidclass.cli import app
 from vidclass.outputs import render
 from vidclass.results import ErrorResult
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, pytest.mark.subprocess]  # the CLI on a pseudo-terminal
 
 COLUMNS = 80
 #: What only the progress display shows; none of it may stay on the screen.

@@ -75,6 +75,7 @@ def test_a_restart_continues_after_the_last_frame() -> None:
 raw_times = st.floats(allow_nan=True, allow_infinity=True, width=64)
 
 
+@pytest.mark.fuzz
 @settings(max_examples=300, deadline=None)
 @given(
     raw=st.lists(raw_times, min_size=1, max_size=80),
