@@ -306,7 +306,8 @@ class ModelEntry:
 
 
 def list_models() -> list[ModelEntry]:
-    """Every ``.onnx`` file in the places of the search order, the one in use first among equals."""
+    """Every model in the places of the search order (a model's streaming form beside it is part of
+    it), the one in use first among equals."""
     try:
         in_use = find_model()
     except ModelNotFoundError:  # $VIDCLASS_MODEL names a missing file: nothing is in use
@@ -317,6 +318,9 @@ def list_models() -> list[ModelEntry]:
             files = [place.path] if place.path.is_file() else []
         else:
             files = sorted(p for p in place.path.glob("*.onnx") if not p.name.startswith("."))
+            # A model's streaming form belongs to it (made, verified and removed with it): one entry.
+            files = [p for p in files if not (p.name.endswith(".stream.onnx") and
+                                              p.with_name(p.name.replace(".stream.onnx", ".onnx")) in files)]
         entries.extend(_entry(path, place.origin, path == in_use) for path in files)
     return entries
 
