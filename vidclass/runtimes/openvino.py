@@ -12,8 +12,10 @@ model (``scripts/quantize_i3d.py``) runs its QDQ convolutions in int8 whatever t
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +37,14 @@ def cpu_supports(precision: str) -> bool:
     if ov is None:
         return False
     wanted = {"bf16": "BF16", "fp16": "FP16", "int8": "INT8", "fp32": "FP32"}[precision]
-    return wanted in ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+    return wanted in _core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+
+
+@functools.cache
+def _core() -> Any:
+    """One OpenVINO Core per process: a new Core for every query crashed the process now and then
+    (SIGSEGV or SIGABRT inside get_property, twice in about twenty test runs here)."""
+    return ov.Core()
 
 
 @dataclass(frozen=True)
@@ -57,7 +66,7 @@ class OpenVinoSession:
     def __init__(self, path: Path, precision: str, threads: int | None = None) -> None:
         if ov is None:
             raise ImportError("openvino is not installed (pip install 'vidclass[openvino]')")
-        core = ov.Core()
+        core = _core()
         model = core.read_model(str(path))
         self._meta = _Meta(_metadata(model))
         self._inputs = [_Port(p.get_any_name(), _shape(p.get_partial_shape())) for p in model.inputs]
