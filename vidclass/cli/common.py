@@ -90,7 +90,7 @@ WindowOption = Annotated[
     int | None,
     value(
         "--window", "-w", min=1, metavar="N", panel=WINDOWS,
-        help="Window length in frames (default: the model's; I3D: 64 frames, 2.56 s).",
+        help="Window length in frames (default: the model's, from its metadata; `vidclass inspect` shows it).",
     ),
 ]
 HopOption = Annotated[

@@ -154,8 +154,8 @@ def predict(
     """Rank the actions in each video, and say when they happen.
 
     Each video goes through the network once, every frame once (stream mode), and is scored in
-    overlapping windows (I3D: 64 frames, 2.56 s, every 32 frames); the table ranks the
-    Kinetics-400 actions over the whole video and says in which windows each one leads. On a
+    overlapping windows (the model's window and hop, from its metadata); the table ranks the
+    actions over the whole video and says in which windows each one leads. On a
     terminal, progress shows each file's frames and the time left until the run ends.
 
     Examples:
