@@ -43,6 +43,7 @@ from vidclass import Classifier
 from vidclass.clips import iter_clips
 from vidclass.errors import InputError
 from vidclass.sources import FALLBACK_FPS, NetworkStream, VideoFile, diagnose, files
+from vidclass.text import for_terminal
 
 COLOURS = ["red"] * 10 + ["green"] * 10 + ["blue"] * 10  # 3 s at 10 fps, the tiny model's rate
 BGR = {"red": (0, 0, 255), "green": (0, 255, 0), "blue": (255, 0, 0)}
@@ -593,7 +594,7 @@ def test_paths_with_spaces_unicode_and_non_utf8_bytes(tmp_path: Path, tiny_model
     for name in names:
         shutil.copy(video, os.path.join(os.fsencode(tmp_path), name))
     missing = b"missing \xfe.avi"
-    shown = os.fsdecode(missing).encode("utf-8", "backslashreplace").decode()  # how stderr escapes it
+    shown = "missing \\xfe.avi"  # the byte itself, as ls -b shows it (vidclass.text.for_terminal)
     for mode in ([], ["--json"], ["--csv"]):
         done = cli(["predict", *names, missing, "--model", tiny_model, *mode], env=env, cwd=tmp_path)
         out, err = done.stdout, done.stderr.decode("utf-8")
@@ -609,8 +610,9 @@ def test_paths_with_spaces_unicode_and_non_utf8_bytes(tmp_path: Path, tiny_model
             assert [row.split(",")[1] for row in rows] == ["red", "red", "red", ""]
             assert rows[2].startswith("caf\\xe9 \\xff.avi,red,")
         else:
-            for name in names:  # the table names each file by its own bytes, as ls does
-                assert name + b"  1.2 s" in out
+            for name in names:  # the table names each file visibly: a byte that is not UTF-8 as \xNN
+                assert for_terminal(os.fsdecode(name)).encode() + b"  1.2 s" in out
+            assert b"caf\\xe9 \\xff.avi  1.2 s" in out
     # The Python API takes such a path too (OpenCV crashed on it: a segmentation fault).
     result = Classifier(tiny_model).predict(os.fsdecode(os.path.join(os.fsencode(tmp_path), names[2])))
     assert result.top[0].label == "red"

@@ -106,8 +106,9 @@ def from_csv(cell: str) -> str:
     return cell[1:] if cell.startswith("'") else cell
 
 
-def for_json(value: Any) -> str:
-    """``value`` as one line of JSON, valid UTF-8, that a terminal shows without obeying any of it.
+def for_json(value: Any, indent: int | None = None) -> str:
+    """``value`` as one line of JSON (``indent``: a document over several lines, each string still
+    on one), valid UTF-8, that a terminal shows without obeying any of it.
 
     Non-ASCII text stays readable (``ensure_ascii=False``); what a terminal would act on is escaped
     as ``\\uNNNN``: C0 controls (json does that itself), DEL, C1 controls, bidirectional overrides,
@@ -115,4 +116,4 @@ def for_json(value: Any) -> str:
     then ``os.fsencode`` gives the name back). NaN and infinity are refused (``ValueError``): they
     are not JSON.
     """
-    return json.dumps(value, ensure_ascii=False, allow_nan=False).translate(_JSON)
+    return json.dumps(value, ensure_ascii=False, allow_nan=False, indent=indent).translate(_JSON)

@@ -19,11 +19,11 @@ from typing import Annotated, Any, BinaryIO
 
 import typer
 from rich.console import Console
-from rich.markup import escape
 
 from ..classifier import Classifier
 from ..engines import Engine
 from ..errors import EXIT_INTERRUPTED, VidclassError
+from ..outputs.render import error_line, line
 from ..outputs.report import RunInfo
 from ..settings import Precision, Provider
 
@@ -146,8 +146,11 @@ AddressOption = Annotated[
 
 
 def fail(message: str, code: int) -> typer.Exit:
-    """Say ``message`` as one line on stderr; raise the returned Exit to end with ``code``."""
-    stderr.print(f"vidclass: {escape(message)}", style="red")
+    """Say ``message`` as one line on stderr; raise the returned Exit to end with ``code``.
+
+    The message embeds names from outside (paths, labels, a server's reply): made visible, never
+    markup, so that it stays one line however it was spelt (:func:`~vidclass.outputs.render.error_line`)."""
+    stderr.print(error_line(message))
     return typer.Exit(code)
 
 
@@ -163,9 +166,11 @@ def errors(interrupted: str = "interrupted") -> Iterator[None]:
 
 
 class _StderrHandler(logging.Handler):
+    """A log record as one line on stderr (its arguments are often names from outside)."""
+
     def emit(self, record: logging.LogRecord) -> None:
         style = "yellow" if record.levelno >= logging.WARNING else "dim"
-        stderr.print(f"{record.levelname.lower()}: {escape(record.getMessage())}", style=style)
+        stderr.print(line(record.levelname.lower(), ": ", record.getMessage(), style=style))
 
 
 def setup_logging(verbose: bool) -> None:

@@ -2,23 +2,22 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import engines
 from .. import evaluate as evaluation
 from ..classifier import Classifier
 from ..errors import EXIT_INPUT
 from ..outputs import check_target
-from ..outputs.render import BatchProgress, evaluation_report
+from ..outputs.render import BatchProgress, error_line, evaluation_report, line
 from ..outputs.report import check_report_target
 from ..outputs.sinks import ReportSink
 from ..settings import Precision, Provider, Settings
 from ..sources import quiet_decoder_logs
+from ..text import for_json
 from .common import (
     IO,
     REPORT_THUMBNAILS,
@@ -128,8 +127,8 @@ def evaluate(
             sink = ReportSink(report, run_info(classifier, engine=engine.value, workers=workers), force=force)
             for result in done.results:
                 sink.write(result)
-            stderr.print(f"wrote {escape(sink.close(evaluation=done.to_dict()))}", style="dim")
-    document = json.dumps(done.to_dict(), indent=2, ensure_ascii=False)
+            stderr.print(line("wrote ", sink.close(evaluation=done.to_dict()), style="dim"))
+    document = for_json(done.to_dict(), indent=2)  # valid UTF-8 whatever the names: see vidclass.text
     if output is not None:
         output.write_text(document + "\n", encoding="utf-8")
     if as_json:
@@ -137,7 +136,7 @@ def evaluate(
     else:
         stdout.print(evaluation_report(done))
     for error in done.errors:
-        stderr.print(f"vidclass: {escape(error.source)}: {escape(error.error)}", style="red")
+        stderr.print(error_line(error.source, error.error))
     if not done.videos:
         raise fail(f"{data}: no video with a label the model knows could be evaluated", EXIT_INPUT)
     if done.errors:

@@ -28,7 +28,7 @@ from rich.console import Console
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from ..errors import EXIT_USAGE
-from ..outputs.render import HelpEntry, HelpPage, HelpSection, help_page
+from ..outputs.render import HelpEntry, HelpPage, HelpSection, error_line, help_page, line
 from .common import PANELS, stderr
 
 try:  # Typer 0.2x carries its own copy of Click
@@ -305,10 +305,10 @@ class Group(TyperGroup):
             e.show()
             sys.exit(e.exit_code)
         except click.ClickException as e:
-            stderr.print(usage_message(e), style="red", markup=False)
+            stderr.print(line(usage_message(e), style="red"))  # it quotes what was typed: made visible
             sys.exit(e.exit_code if e.exit_code else EXIT_USAGE)
         except typer.Abort:
-            stderr.print("vidclass: aborted", style="red")
+            stderr.print(error_line("aborted"))
             sys.exit(1)
         sys.exit(code if isinstance(code, int) else 0)
 

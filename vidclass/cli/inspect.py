@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Annotated
 
+from ..text import for_json
 from .common import IO, WINDOWS, ModelOption, errors, flag, stdout, value, write_line
 
 
@@ -38,6 +38,6 @@ def inspect(
 
         report = inspect_model(model, window)
     if as_json:
-        write_line(json.dumps(report.to_dict(), indent=2, ensure_ascii=False))
+        write_line(for_json(report.to_dict(), indent=2))
     else:
         stdout.print(inspect_view(report))

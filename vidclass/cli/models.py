@@ -10,20 +10,19 @@ offline without weights).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console, Group
-from rich.markup import escape
 from rich.padding import Padding
 from rich.table import Table
-from rich.text import Text
 
 from ..errors import VidclassError
+from ..outputs.render import error_line, line, warning_line
 from ..store import resolve_model, user_models_dir
+from ..text import for_json, for_terminal
 
 if TYPE_CHECKING:
     from ..store.provision import ModelEntry
@@ -50,11 +49,17 @@ _stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 
 def _say(message: str) -> None:
     """Progress: dim, and without the ``vidclass:`` that starts the one line of an error."""
-    _stderr.print(escape(message), style="dim")
+    _stderr.print(line(message, style="dim"))
+
+
+def _result(text: object) -> None:
+    """One line of results on stdout: a path for scripts (``$(vidclass models path)``), so exact
+    when stdout is a pipe or a file, and made visible when it is a terminal, as ``ls`` does."""
+    sys.stdout.write((for_terminal(text) if sys.stdout.isatty() else str(text)) + "\n")
 
 
 def _failed(error: VidclassError) -> typer.Exit:
-    _stderr.print(f"vidclass: {escape(str(error))}", style="red")
+    _stderr.print(error_line(error))
     return typer.Exit(error.exit_code)
 
 
@@ -88,10 +93,10 @@ def models_view(entries: list[ModelEntry]) -> Group:
             ("texts", texts),
             ("verified", verified),
         ):
-            fields.add_row(key, escape(value))
+            fields.add_row(key, line(value))
         mark = "* " if e.in_use else "  "
         use = "in use, " if e.in_use else ""
-        blocks.append(Text.assemble((mark + e.name, "bold"), f" ({use}from {e.origin})"))
+        blocks.append(line(mark, e.name, style="bold") + line(f" ({use}from ", e.origin, ")"))
         blocks.append(Padding(fields, (0, 0, 1, 4)))
     return Group(*blocks)
 
@@ -107,7 +112,7 @@ def list_command(
 
     entries = list_models()
     if as_json:
-        sys.stdout.write(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(for_json([e.to_dict() for e in entries], indent=2) + "\n")
     elif entries:
         _stdout.print(models_view(entries), crop=False)
     if not entries:
@@ -134,7 +139,7 @@ def pull_command(
         raise _failed(e) from None
     if not done.converted:
         _say(f"already there: {done.path} (--force converts again)")
-    sys.stdout.write(f"{done.path}\n")
+    _result(done.path)
 
 
 @models_app.command("verify")
@@ -149,15 +154,15 @@ def verify_command(
     except VidclassError as e:
         raise _failed(e) from None
     if check.matches_record is False:
-        _stderr.print(
-            f"warning: {escape(str(check.path))} is not the file its provenance record describes", style="yellow"
-        )
+        _stderr.print(warning_line(f"{check.path} is not the file its provenance record describes"))
     verdict = "passed" if check.passed else "FAILED"
-    line = f"{check.path}: self-check {verdict}: max |Δ logit| {check.max_abs_diff:.2e} (tolerance {check.tolerance:g})"
+    verdict_line = (
+        f"{check.path}: self-check {verdict}: max |Δ logit| {check.max_abs_diff:.2e} (tolerance {check.tolerance:g})"
+    )
     if not check.passed:
-        _stderr.print(f"vidclass: {escape(line)}", style="red")
+        _stderr.print(error_line(verdict_line))
         raise typer.Exit(3)
-    sys.stdout.write(line + "\n")
+    _result(verdict_line)
 
 
 @models_app.command("path")
@@ -166,7 +171,7 @@ def path_command(
 ) -> None:
     """The path of the model commands run, for scripts. Fetches nothing; exit 3 if there is none."""
     try:
-        sys.stdout.write(f"{resolve_model(model, provision=False)}\n")
+        _result(resolve_model(model, provision=False))
     except VidclassError as e:
         raise _failed(e) from None
 

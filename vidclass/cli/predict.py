@@ -7,13 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from .. import engines
 from ..classifier import Classifier
 from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, UsageError, VidclassError
 from ..outputs.records import Format, check_output_options, source_key
-from ..outputs.render import BatchProgress, batch_summary, clip_table
+from ..outputs.render import BatchProgress, batch_summary, clip_table, error_line, line, warning_line
 from ..outputs.report import check_report_target
 from ..outputs.sinks import Sinks, open_sinks
 from ..results import ClipResult
@@ -197,19 +196,19 @@ def predict(
         )
         results = engines.run(classifier, job.items, engine=engine, workers=workers, observer=progress, address=address)
         if sinks.file is not None and sinks.file.repaired:
-            stderr.print(f"warning: {escape(str(output))}: cut off an unfinished last record", style="yellow")
+            stderr.print(warning_line(output, "cut off an unfinished last record"))
         if sinks.file is not None and resume and not quiet:
-            stderr.print(f"{output}: {sinks.file.existing} done before, {len(job.items)} to go", style="dim")
+            stderr.print(line(output, f": {sinks.file.existing} done before, {len(job.items)} to go", style="dim"))
         with progress:
             for _, result in results:
                 with progress.results():  # the progress steps aside while a result is written
                     if isinstance(result, ClipResult):
                         done += 1
                         for warning in result.warnings:
-                            stderr.print(f"warning: {escape(result.source)}: {escape(warning)}", style="yellow")
+                            stderr.print(warning_line(result.source, warning))
                     else:
                         failed += 1
-                        stderr.print(f"vidclass: {escape(result.source)}: {escape(result.error)}", style="red")
+                        stderr.print(error_line(result.source, result.error))
                     sinks.write(result)
                     sys.stdout.flush()
                 if isinstance(result, ClipResult):
@@ -241,9 +240,9 @@ def _write_report(sinks: Sinks) -> None:
     if sinks.report is None:
         return
     try:
-        stderr.print(f"wrote {escape(sinks.finish() or '')}", style="dim")
+        stderr.print(line("wrote ", sinks.finish() or "", style="dim"))
     except VidclassError as e:
-        stderr.print(f"vidclass: {escape(str(e))}", style="red")
+        stderr.print(error_line(e))
 
 
 def _check_views(paths: list[Path], output_video: Path | None, plot: Path | None, force: bool) -> None:
@@ -271,18 +270,18 @@ def _write_views(result: ClipResult, output_video: Path | None, plot: Path | Non
         from ..outputs.annotate import write_annotated_video
 
         video = write_annotated_video(result, output_video, force=force)
-        stderr.print(
-            f"wrote {escape(str(video.path))}: {video.frames} frames, {video.width}×{video.height}, "
+        stderr.print(line(
+            "wrote ", video.path, f": {video.frames} frames, {video.width}×{video.height}, "
             f"{video.fps:g} fps, {video.codec} ({video.fourcc})",
             style="dim",
-        )
+        ))
         if not video.is_h264:
-            stderr.print(
+            stderr.print(line(
                 f"note: this OpenCV cannot encode H.264, so the video is {video.codec} ({video.fourcc}): desktop "
                 "players open it, browsers may not (re-encode with ffmpeg -c:v libx264 for the web)",
                 style="yellow",
-            )
+            ))
     if plot is not None:
         from ..outputs.plot import save_timeline_plot
 
-        stderr.print(f"wrote {escape(str(save_timeline_plot(result, plot, force=force)))}", style="dim")
+        stderr.print(line("wrote ", save_timeline_plot(result, plot, force=force), style="dim"))

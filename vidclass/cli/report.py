@@ -13,9 +13,9 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.markup import escape
 
 from ..errors import EXIT_INTERRUPTED, InputError, UsageError, VidclassError
+from ..outputs.render import line, warning_line
 from ..outputs.report import (
     ReadRecords,
     RunInfo,
@@ -70,7 +70,7 @@ def report(
             name = "standard input" if str(results) == "-" else str(results)
             raise UsageError(f"{name}: no vidclass records in it, nothing to report")
         if read.cut_off:
-            stderr.print(f"warning: {escape(str(results))}: left out an unfinished last record", style="yellow")
+            stderr.print(warning_line(results, "left out an unfinished last record"))
         strips = _thumbnails(read, thumbnails) if thumbnails else None
         run = RunInfo(title=title, results=str(results), command=shlex.join(["vidclass", *sys.argv[1:]]))
         path = write_report(output, read.records, thumbnails=strips, run=run, force=force, option="--output")
@@ -80,9 +80,8 @@ def report(
         raise _fail("interrupted; no report written", EXIT_INTERRUPTED) from None
     failed = sum("error" in r for r in read.records)
     size_kib = path.stat().st_size / 1024
-    stderr.print(
-        f"wrote {escape(str(path))}: {len(read.records)} videos ({failed} failed), {size_kib:,.0f} KiB", style="dim"
-    )
+    counts = f"{len(read.records)} videos ({failed} failed), {size_kib:,.0f} KiB"
+    stderr.print(line("wrote ", path, ": ", counts, style="dim"))
 
 
 def _read(results: Path) -> ReadRecords:
@@ -102,5 +101,5 @@ def _thumbnails(read: ReadRecords, count: int) -> dict[str, tuple[Thumbnail, ...
         try:
             strips[source] = read_thumbnails(source, count)
         except InputError as e:
-            stderr.print(f"warning: no thumbnails for {escape(str(e))}", style="yellow")
+            stderr.print(warning_line(f"no thumbnails for {e}"))
     return strips

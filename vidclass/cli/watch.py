@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import contextlib
-import json
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +15,7 @@ from ..outputs.records import Format, format_for, open_output
 from ..outputs.render import WatchView, watch_line, watch_summary, watch_waiting
 from ..settings import Mode, Precision, Provider, Settings
 from ..sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
+from ..text import for_json, for_terminal
 from .common import (
     IO,
     SOURCE,
@@ -154,7 +154,7 @@ def watch(
                 classifier, opened, realtime=not no_realtime, smooth=smooth, duration_s=duration,
                 max_windows=max_windows,
             )
-            viewer = Viewer(f"vidclass watch: {opened.name}") if show else None
+            viewer = Viewer(f"vidclass watch: {for_terminal(opened.name)}") if show else None
         except BaseException:
             opened.close()
             if records is not None:
@@ -178,7 +178,7 @@ def watch(
                     if records is not None:
                         records.write(result)  # type: ignore[arg-type]  # any to_dict() record
                     if as_json:
-                        write_line(json.dumps(result.to_dict(), ensure_ascii=False))
+                        write_line(for_json(result.to_dict()))
                     elif view is not None:
                         view.update(result)  # redrawn on a new result only
                     else:

@@ -2,7 +2,13 @@
 
 Pure functions build renderables from typed results (the tables of ``predict``, the live view of
 ``watch``, reports, help pages); two small classes draw on the terminal while a run goes on
-(:class:`BatchProgress`, :class:`WatchView`). The CLI prints what they build.
+(:class:`BatchProgress`, :class:`WatchView`). The CLI prints what they build, and its one-line
+messages are built here too (:func:`error_line`, :func:`warning_line`, :func:`line`).
+
+Everything here takes data and builds :class:`~rich.text.Text`, never a markup string: names,
+labels, metadata and messages go through :mod:`vidclass.text` (control characters made visible,
+one record one line), and a table cell is a ``Text`` (:func:`_cells`), because rich reads a ``str``
+cell as markup (``[link=...]`` in a file name would be a live link).
 """
 
 from __future__ import annotations
@@ -29,12 +35,38 @@ from rich.text import Text
 
 from ..results import ClipResult, ErrorResult, LiveResult, WatchSummary
 from ..results import Segment as ActionSegment
+from ..text import for_terminal, plain
 
 if TYPE_CHECKING:
     from ..evaluate import EvaluationReport
     from ..graph.receptive import ModelReport
 
 _BAR_WIDTH = 20
+
+
+# --- lines and cells from data -------------------------------------------------------------------
+
+
+def line(*parts: object, style: str = "") -> Text:
+    """One line for people, from pieces (ours and data alike, joined as they are): each made
+    visible (:func:`~vidclass.text.for_terminal`), none read as markup, no line break inside."""
+    return Text("".join(for_terminal(part) for part in parts), style=style)
+
+
+def error_line(*parts: object) -> Text:
+    """``vidclass: PART: PART``, red: the one line of an error (an input that failed, a fatal one)."""
+    return line("vidclass: ", ": ".join(for_terminal(part) for part in parts), style="red")
+
+
+def warning_line(*parts: object) -> Text:
+    """``warning: PART: PART``, yellow."""
+    return line("warning: ", ": ".join(for_terminal(part) for part in parts), style="yellow")
+
+
+def _cells(*cells: object) -> list[RenderableType]:
+    """A table row's cells: a renderable kept as it is, anything else a literal ``Text`` made
+    visible. A ``str`` given to ``Table.add_row`` would be read as markup."""
+    return [c if isinstance(c, (Text, Table, ProgressBar, Spinner)) else plain(c) for c in cells]
 
 
 # --- layout helpers -----------------------------------------------------------------------------
@@ -120,7 +152,7 @@ def clip_table(result: ClipResult) -> Group:
     """The top-k actions of one clip, with when they lead, and a footer saying how it was computed."""
     fps = result.frame_rate
     title = Text.assemble(
-        (result.source, "bold"), f"  {result.duration_s:.1f} s, {result.frames} frames at {fps:g} fps"
+        (for_terminal(result.source), "bold"), f"  {result.duration_s:.1f} s, {result.frames} frames at {fps:g} fps"
     )
     # One line each, however narrow the terminal: a log or a pipe should read them whole.
     title.no_wrap = True
@@ -132,7 +164,7 @@ def clip_table(result: ClipResult) -> Group:
     table.add_column("", no_wrap=True)
     table.add_column("top-1 during")
     for rank, label in enumerate(result.top, 1):
-        table.add_row(str(rank), label.label, f"{label.score:.3f}", _bar(label.score), _spans(label.when))
+        table.add_row(*_cells(rank, label.label, f"{label.score:.3f}", _bar(label.score), _spans(label.when)))
     parts: list[RenderableType] = [title, Trimmed(table), Packed(clip_footer(result), style="dim")]
     if result.segments is not None:
         parts.append(Trimmed(segment_table(result.segments)))
@@ -149,7 +181,7 @@ def clip_footer(result: ClipResult) -> list[str]:
     else:
         windows = f"1 window of {window}: the whole video, shorter than a window"
     model = result.model
-    return [windows, f"{model.name} on {model.provider}, {model.precision}"]
+    return [windows, for_terminal(f"{model.name} on {model.provider}, {model.precision}")]
 
 
 def segment_table(segments: tuple[ActionSegment, ...]) -> Table:
@@ -160,8 +192,8 @@ def segment_table(segments: tuple[ActionSegment, ...]) -> Table:
     table.add_column("action")
     table.add_column("score", justify="right")
     for seg in segments:
-        action = Text(seg.label) if seg.label is not None else Text("no confident action", style="dim")
-        table.add_row(f"{seg.start_s:.1f} s", f"{seg.end_s:.1f} s", action, f"{seg.score:.3f}")
+        action = plain(seg.label) if seg.label is not None else Text("no confident action", style="dim")
+        table.add_row(*_cells(f"{seg.start_s:.1f} s", f"{seg.end_s:.1f} s", action, f"{seg.score:.3f}"))
     return table
 
 
@@ -172,7 +204,7 @@ def watch_view(result: LiveResult) -> Group:
     """The live view: the current top labels with bars, and how fresh and how complete they are."""
     title = Packed(
         [
-            Text(result.source, style="bold"),
+            plain(result.source, style="bold"),
             f"{result.start_s:.1f}-{result.end_s:.1f} s of video",
             Text(f"last frame captured at {result.time:%H:%M:%S}", style="dim"),
         ],
@@ -184,7 +216,7 @@ def watch_view(result: LiveResult) -> Group:
     table.add_column("score", justify="right")
     table.add_column("", no_wrap=True)
     for rank, label in enumerate(result.top, 1):
-        table.add_row(str(rank), label.label, f"{label.score:.3f}", _bar(label.score))
+        table.add_row(*_cells(rank, label.label, f"{label.score:.3f}", _bar(label.score)))
     fps = "-" if result.capture_fps is None else f"{result.capture_fps:.1f}"
     smoothed = f"mean of the last {result.smoothed_over}" if result.smoothed_over > 1 else ""
     skipped = Text(f"{result.skipped} skipped", style="yellow" if result.skipped else "")
@@ -192,7 +224,7 @@ def watch_view(result: LiveResult) -> Group:
         [
             f"window {result.window}", skipped, smoothed,
             f"latency {result.latency_ms:.0f} ms (model {result.inference_ms:.0f} ms)",
-            f"capture {fps} fps", f"provider {result.provider}",
+            f"capture {fps} fps", line("provider ", result.provider),
         ],
         style="dim",
     )
@@ -202,14 +234,15 @@ def watch_view(result: LiveResult) -> Group:
 def watch_waiting(source: str, window_s: float, provider: str) -> Group:
     """What the live view shows until the first result: nothing can be said before one window."""
     return Group(
-        Text(f"watching {source}", style="bold"),
-        Packed([f"first result after {window_s:.2f} s of video", f"provider {provider}"], style="dim"),
+        line("watching ", source, style="bold"),
+        Packed([f"first result after {window_s:.2f} s of video", line("provider ", provider)], style="dim"),
     )
 
 
 def watch_line(result: LiveResult) -> str:
-    """One plain line per result, for output that is not a terminal."""
-    labels = " | ".join(f"{t.label} {t.score:.3f}" for t in result.top)
+    """One plain line per result, for output that is not a terminal (labels made visible: a
+    label cannot end the line or send the terminal a sequence)."""
+    labels = " | ".join(f"{for_terminal(t.label)} {t.score:.3f}" for t in result.top)
     return (
         f"{result.start_s:.2f}-{result.end_s:.2f} s  {labels}  "
         f"[latency {result.latency_ms:.0f} ms, {result.skipped} skipped]"
@@ -219,7 +252,7 @@ def watch_line(result: LiveResult) -> str:
 def watch_summary(summary: WatchSummary, *, style: str = "dim", prefix: str = "") -> Packed:
     """What was classified, what was skipped, how late, and why it stopped; broken between
     phrases to fit the terminal."""
-    phrases: list[str] = [f"{prefix}{summary.source}: {summary.stopped or 'stopped'}"]
+    phrases: list[str] = [prefix + for_terminal(f"{summary.source}: {summary.stopped or 'stopped'}")]
     phrases.append(f"{_plural(summary.windows, 'window')} classified in {summary.seconds:.1f} s of video")
     skipped = summary.skipped
     phrases.append(f"{skipped} skipped ({summary.skipped_share:.0%})" if skipped else "none skipped")
@@ -442,13 +475,13 @@ class BatchProgress:
             for _, file in files[:_SHOWN_FILES]:
                 done = min(file.done, file.expected) if file.expected else file.done
                 left = (file.expected - done) / rate if (file.expected and rate) else None
-                grid.add_row(
+                grid.add_row(*_cells(
                     self._spinner,
                     file.name,
                     ProgressBar(total=file.expected, completed=done, width=_BAR_WIDTH),
                     f"{done}/{file.expected} frames" if file.expected else f"{done} frames",
                     f"{clock(left)} left",
-                )
+                ))
             if len(files) > _SHOWN_FILES:
                 grid.add_row("", Text(f"+{len(files) - _SHOWN_FILES} more", style="dim"))
             batch: list[str | Text] = []
@@ -468,7 +501,7 @@ def batch_summary(classified: int, failed: int, skipped: int = 0, output: str | 
     if skipped:
         parts.append(f"{skipped} skipped (already in {output})" if output else f"{skipped} skipped")
     text = ", ".join(parts) + (f"; results in {output}" if output else "")
-    return Text(text, style="red" if failed else "dim")
+    return line(text, style="red" if failed else "dim")
 
 
 # --- help pages ---------------------------------------------------------------------------------
@@ -508,15 +541,15 @@ def _names(names: str) -> Text:
     text = Text()
     for i, word in enumerate(names.split(" ")):
         text.append(" " if i else "")
-        text.append(word, style="bold cyan" if word.startswith("-") else "")
+        text.append(for_terminal(word), style="bold cyan" if word.startswith("-") else "")
     return text
 
 
 def _example(line: str) -> Text:
     command, hash_, comment = line.partition("#")
-    text = Text(command)
+    text = plain(command)
     if hash_:
-        text.append(hash_ + comment, style="dim")
+        text.append(for_terminal(hash_ + comment), style="dim")
     text.no_wrap = True
     text.overflow = "ignore"
     return text
@@ -527,11 +560,12 @@ def help_page(page: HelpPage) -> Trimmed:
     options in named sections with their names aligned, text reflowed to the width, examples."""
     # Option names line up across sections; command names (a group's page) among themselves.
     widest = max((cell_len(e.names) for s in page.sections if s.title != "Commands" for e in s.entries), default=0)
-    parts: list[RenderableType] = [Text.assemble(("Usage: ", "bold"), page.usage), Text(""), Text(page.summary)]
+    # Our own text, but built from Click parameters and docstrings: drawn literally all the same.
+    parts: list[RenderableType] = [Text.assemble(("Usage: ", "bold"), plain(page.usage)), Text(""), plain(page.summary)]
     for paragraph in page.paragraphs:
-        parts += [Text(""), Text(paragraph)]
+        parts += [Text(""), plain(paragraph)]
     for section in page.sections:
-        parts += [Text(""), Text(f"{section.title}:", style="bold")]
+        parts += [Text(""), line(section.title, ":", style="bold")]
         body: list[RenderableType] = []
         if section.entries:
             if section.title == "Commands":
@@ -544,11 +578,11 @@ def help_page(page: HelpPage) -> Trimmed:
             for entry in section.entries:
                 if cell_len(entry.names) > names_width:
                     grid.add_row(_names(entry.names), "")
-                    grid.add_row("", Text(entry.text))
+                    grid.add_row("", plain(entry.text))
                 else:
-                    grid.add_row(_names(entry.names), Text(entry.text))
+                    grid.add_row(_names(entry.names), plain(entry.text))
             body.append(grid)
-        body += [Text(p) for p in section.paragraphs]
+        body += [plain(p) for p in section.paragraphs]
         body += [_example(line) for line in section.lines]
         parts.append(Padding(Group(*body), (0, 0, 0, 2)))
     return Trimmed(Group(*parts))
@@ -561,8 +595,8 @@ def _percent(correct: int, total: int) -> str:
 def evaluation_report(report: EvaluationReport, *, confused_limit: int = 10) -> Trimmed:
     """Accuracy, per class, most confused pairs, mistakes with their top-3, and what was not counted."""
     head = Text.assemble(
-        (f"{report.data}", "bold"),
-        f"  {report.videos} videos counted · {report.model}\n",
+        (for_terminal(report.data), "bold"),
+        f"  {report.videos} videos counted · {for_terminal(report.model)}\n",
         "top-1 accuracy ", (_percent(report.top1, report.videos), "bold"),
         "   top-5 accuracy ", (_percent(report.top5, report.videos), "bold"),
     )
@@ -574,7 +608,7 @@ def evaluation_report(report: EvaluationReport, *, confused_limit: int = 10) -> 
         per_class.add_column("top-1", justify="right")
         per_class.add_column("top-5", justify="right")
         for c in report.per_class:
-            per_class.add_row(c.label, str(c.videos), _percent(c.top1, c.videos), _percent(c.top5, c.videos))
+            per_class.add_row(*_cells(c.label, c.videos, _percent(c.top1, c.videos), _percent(c.top5, c.videos)))
         parts.append(per_class)
     if report.confused:
         confused = Table(title="most confused", title_justify="left", show_edge=False, pad_edge=False)
@@ -582,7 +616,7 @@ def evaluation_report(report: EvaluationReport, *, confused_limit: int = 10) -> 
         confused.add_column("taken for")
         confused.add_column("videos", justify="right")
         for pair in report.confused[:confused_limit]:
-            confused.add_row(pair.label, pair.predicted, str(pair.count))
+            confused.add_row(*_cells(pair.label, pair.predicted, pair.count))
         parts.append(confused)
     if report.mistakes:
         mistakes = Table(title="mistakes", title_justify="left", show_edge=False, pad_edge=False)
@@ -590,20 +624,24 @@ def evaluation_report(report: EvaluationReport, *, confused_limit: int = 10) -> 
         mistakes.add_column("true label")
         mistakes.add_column("top-3")
         for m in report.mistakes:
-            mistakes.add_row(m.source, m.label, ", ".join(f"{t.label} {t.score:.3f}" for t in m.top))
+            top = ", ".join(f"{for_terminal(t.label)} {t.score:.3f}" for t in m.top)
+            mistakes.add_row(*_cells(m.source, m.label, top))
         parts.append(mistakes)
-    not_counted = []
+    # One line per entry, each name made visible: a name cannot start a line of its own.
+    not_counted: list[Text] = []
     if report.unlabelled:
-        not_counted.append(f"{len(report.unlabelled)} without a label: " + ", ".join(report.unlabelled))
+        names = ", ".join(map(for_terminal, report.unlabelled))
+        not_counted.append(line(f"{len(report.unlabelled)} without a label: ", names, style="yellow"))
     for unknown in report.unknown:
+        names = ", ".join(map(for_terminal, unknown.sources))
+        count = len(unknown.sources)
         not_counted.append(
-            f"label {unknown.label!r} is not one of the model's ({len(unknown.sources)} videos): "
-            + ", ".join(unknown.sources)
+            line("label '", unknown.label, f"' is not one of the model's ({count} videos): ", names, style="yellow")
         )
     for error in report.errors:
-        not_counted.append(f"failed: {error.source}: {error.error}")
+        not_counted.append(line("failed: ", error.source, ": ", error.error, style="yellow"))
     if not_counted:
-        parts.append(Text("not counted\n", style="bold") + Text("\n".join(not_counted), style="yellow"))
+        parts.append(Group(Text("not counted", style="bold"), *not_counted))
     return Trimmed(Group(*(item for part in parts for item in (part, Text("")))))
 
 
@@ -621,19 +659,25 @@ def inspect_view(report: ModelReport) -> Trimmed:
     """``vidclass inspect``: the contract, the tensors, every layer's field, and what one output sees."""
     spec = report.spec
     fps = spec.frame_rate
-    title = Text.assemble((f"{spec.name} {spec.version}", "bold"), f"  {report.path}")
+    # Every field of the metadata and the graph is the model file's text: made visible, and a
+    # literal Text in every cell (rich reads a str cell as markup).
+    title = Text.assemble((for_terminal(f"{spec.name} {spec.version}"), "bold"), "  ", plain(report.path))
     meta = Table(title=title, title_justify="left", show_header=False, show_edge=False, pad_edge=False)
     meta.add_column(style="dim")
     meta.add_column()
-    meta.add_row("input", f"{spec.input_layout}, {spec.channel_order} at {fps:g} fps; short side to "
-                 f"{spec.resize_short_side} ({spec.resize_interpolation}), centre crop "
-                 f"{spec.crop_height}×{spec.crop_width}, values x/{1 / spec.value_scale:.6g}{spec.value_offset:+g}")
-    meta.add_row("window", f"{spec.window_frames} frames ({spec.window_frames / fps:.2f} s), hop {spec.hop_frames}, "
-                 f"at least {spec.min_frames}; one output step per {spec.temporal_stride} frames")
-    meta.add_row("output", f"{spec.output_kind}, {spec.num_classes} classes")
-    meta.add_row("graph", f"opset {report.opset}, {report.parameters / 1e6:.2f} M parameters, {report.producer}")
-    meta.add_row("weights", f"sha256 {spec.weights_sha256[:16]}…")
-    meta.add_row("source", Text(spec.source))
+    fields = {
+        "input": f"{spec.input_layout}, {spec.channel_order} at {fps:g} fps; short side to "
+        f"{spec.resize_short_side} ({spec.resize_interpolation}), centre crop "
+        f"{spec.crop_height}×{spec.crop_width}, values x/{1 / spec.value_scale:.6g}{spec.value_offset:+g}",
+        "window": f"{spec.window_frames} frames ({spec.window_frames / fps:.2f} s), hop {spec.hop_frames}, "
+        f"at least {spec.min_frames}; one output step per {spec.temporal_stride} frames",
+        "output": f"{spec.output_kind}, {spec.num_classes} classes",
+        "graph": f"opset {report.opset}, {report.parameters / 1e6:.2f} M parameters, {report.producer}",
+        "weights": f"sha256 {spec.weights_sha256[:16]}…",
+        "source": spec.source,
+    }
+    for key, value in fields.items():
+        meta.add_row(*_cells(key, value))
 
     tensors = Table(show_edge=False, pad_edge=False)
     tensors.add_column("")
@@ -642,7 +686,7 @@ def inspect_view(report: ModelReport) -> Trimmed:
     tensors.add_column("shape")
     for kind, items in (("input", report.inputs), ("output", report.outputs)):
         for t in items:
-            tensors.add_row(kind, Text(t.name), t.dtype, Text("[" + ", ".join(str(d) for d in t.shape) + "]"))
+            tensors.add_row(*_cells(kind, t.name, t.dtype, "[" + ", ".join(str(d) for d in t.shape) + "]"))
 
     layers = Table(
         title="layers from the input to the output (time×height×width; field and jump in input frames×pixels)",
@@ -656,8 +700,8 @@ def inspect_view(report: ModelReport) -> Trimmed:
     layers.add_column("field", justify="right")
     layers.add_column("jump", justify="right")
     for i, layer in enumerate(report.layers, 1):
-        layers.add_row(str(i), Text(layer.name), layer.op, _triple(layer.kernel), _triple(layer.stride),
-                       _triple(layer.field), _triple(layer.jump))
+        layers.add_row(*_cells(i, layer.name, layer.op, _triple(layer.kernel), _triple(layer.stride),
+                               _triple(layer.field), _triple(layer.jump)))
 
     cost = report.cost
     frames = report.field_frames
@@ -689,5 +733,5 @@ def inspect_view(report: ModelReport) -> Trimmed:
                       "(2 × multiply-accumulates of Conv/MatMul/Gemm)"))
     parts: list[Any] = [meta, Text(""), tensors, Text(""), layers, Text(""), *lines]
     for warning in report.warnings:
-        parts.append(Text(f"warning: {warning}", style="yellow"))
+        parts.append(line("warning: ", warning, style="yellow"))
     return Trimmed(Group(*parts))

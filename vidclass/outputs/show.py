@@ -16,6 +16,7 @@ import numpy as np
 
 from ..errors import UsageError
 from ..results import LiveResult
+from ..text import for_terminal
 
 #: How often the window is redrawn while no new result arrives.
 REDRAW_S = 1 / 30
@@ -76,7 +77,8 @@ def overlay(image: np.ndarray, result: LiveResult | None, lines: int = 3) -> np.
     scale = max(0.4, min(out.shape[:2]) / 600)
     thickness = max(1, round(scale * 2))
     step = round(30 * scale)
-    texts = [f"{t.label}  {t.score:.2f}" for t in result.top[:lines]]
+    # Labels are the model's text: a line break or control character shown as the terminal shows it.
+    texts = [f"{for_terminal(t.label)}  {t.score:.2f}" for t in result.top[:lines]]
     texts.append(f"{result.start_s:.1f}-{result.end_s:.1f} s, latency {result.latency_ms:.0f} ms")
     for i, text in enumerate(texts):
         origin = (10, step * (i + 1))
