@@ -467,3 +467,32 @@ def test_no_markup_strings_around_data() -> None:
     assert wrong == []
     sources = "".join(p.read_text(encoding="utf-8") for p in (ROOT / "vidclass").rglob("*.py"))
     assert "rich.markup" not in sources
+
+
+# -- models -------------------------------------------------------------------------------------------
+
+
+def test_models_view_on_a_terminal(place: Path) -> None:
+    from vidclass.cli.models import models_view
+    from vidclass.store.provision import LICENCES, ModelEntry
+
+    entries = [
+        ModelEntry(text, Path("/m") / text, text, i == 0, 1000, "0" * 64, text, LICENCES, "yes", 1e-6)
+        for i, text in enumerate(HOSTILE)
+    ]
+    shown = check_terminal_text(rendered(models_view(entries)), terminal=True)
+    assert all(for_terminal(text) in shown for text in HOSTILE) and MARKUP in shown
+
+
+@pytest.mark.parametrize("tty", [False, True])
+def test_models_path_exact_to_a_pipe_visible_on_a_terminal(
+    model: Path, place: Path, tty: bool, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from vidclass.cli.models import path_command
+
+    named = os.path.join(place, "model " + HOSTILE[0] + HOSTILE[4] + ".onnx")
+    shutil.copy(model, named)
+    monkeypatch.setattr("sys.stdout.isatty", lambda: tty)
+    path_command(Path(named))
+    out = capsys.readouterr().out
+    assert out == (for_terminal(named) if tty else named) + "\n"
