@@ -31,6 +31,7 @@ from ..errors import InputError, UsageError
 from ..results import ClipResult, Timeline
 from ..segments import step_at, window_steps
 from ..sources import VideoFile
+from ..text import for_terminal
 from . import check_target
 
 #: (fourcc, name) tried in order.
@@ -115,7 +116,7 @@ def draw(
     bar = round(80 * scale)
     swatch = round(12 * scale)
     order = shown_labels(probs)
-    texts = [f"{labels[i]}  {float(probs[i]):.2f}" for i in order]
+    texts = [f"{for_terminal(labels[i])}  {float(probs[i]):.2f}" for i in order]  # one line each: a label is data
     text_width = max(cv2.getTextSize(t, _FONT, scale, thickness)[0][0] for t in texts)
     box = (min(width, 8 + swatch + 6 + bar + 6 + text_width + 8), min(height, line * len(texts) + line // 2))
     # A dark backdrop keeps the labels readable on any picture.

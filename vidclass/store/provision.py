@@ -41,6 +41,7 @@ from ..convert import convert_weights as convert_one_pass
 from ..convert.checkpoint import CKPT_SHA256
 from ..convert.streaming import convert_streaming
 from ..errors import ModelError, ModelNotFoundError, VidclassError
+from ..text import for_terminal
 from ..version import __version__
 from . import (
     DEFAULT_MODEL_FILE,
@@ -114,7 +115,7 @@ def default_report(message: str) -> None:
     if log.hasHandlers():
         log.info(message)
     else:
-        print(f"vidclass: {message}", file=sys.stderr, flush=True)
+        print(f"vidclass: {for_terminal(message)}", file=sys.stderr, flush=True)
 
 
 def record_path(model: Path) -> Path:
