@@ -34,7 +34,7 @@ import numpy as np
 from . import dense, scores
 from .clips import Clip, ClipMeta, ClipStats, Planner, cut_source, prefetch
 from .convert.stream_runtime import DEFAULT_BLOCK_FRAMES, StreamingI3D
-from .errors import InputError, ModelNotFoundError, UsageError
+from .errors import InputError, ModelNotFoundError, NonFiniteError, UsageError
 from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
 from .runtimes import Session, StreamSession
 from .sampling import Window, Windower, validate_window
@@ -350,22 +350,50 @@ class Classifier:
         return StreamScorer(self) if self.stream_session is not None else FileScorer(self)
 
     def score_clip(self, clip: Clip) -> np.ndarray:
-        """One window's class probabilities (what ``watch`` shows for each window)."""
-        return scores.window_probabilities(self.score(clip))
+        """One window's class probabilities (what ``watch`` shows for each window).
+
+        Raises :class:`NonFiniteError` when the model produced NaN or Inf for it.
+        """
+        logits = self.score(clip)
+        with np.errstate(over="ignore", invalid="ignore"):  # checked here (see assemble)
+            probs = scores.window_probabilities(logits)
+        for values in (logits, probs):
+            if (what := scores.non_finite(values)) is not None:
+                raise NonFiniteError(self._non_finite(what, clip.window))
+        return probs
 
     def assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
         """The result of one file from its scored clips, in the order they were cut (clips of an
         earlier dense pass than ``facts.generation`` are ignored)."""
         scored = [(meta, logits) for meta, logits in scored if meta.generation == facts.generation]
-        if self.mode is not Mode.windows:  # one pass: windows from the per-step timeline
-            assert self.recipe.geometry is not None
-            stitched = dense.dense_scores(
-                dense.stitch(logits for _, logits in scored), facts.frames, self.recipe.geometry,
-                self.window_frames, self.hop_frames, self.spec.min_frames,
-            )
-            return self._result(facts, stitched.windows, stitched.window_probs, stitched.clip_probs)
-        windows = [meta.window for meta, _ in scored]
-        return self._result(facts, windows, [scores.window_probabilities(logits) for _, logits in scored])
+        for meta, logits in scored:  # the first clip the model failed on names where
+            self._check_finite(facts.name, logits, meta.window)
+        # Finite logits can still overflow on the way (a mean of huge float32 values is Inf): numpy's
+        # warning about it would be noise on stderr, as the probabilities are checked below.
+        with np.errstate(over="ignore", invalid="ignore"):
+            if self.mode is not Mode.windows:  # one pass: windows from the per-step timeline
+                assert self.recipe.geometry is not None
+                stitched = dense.dense_scores(
+                    dense.stitch(logits for _, logits in scored), facts.frames, self.recipe.geometry,
+                    self.window_frames, self.hop_frames, self.spec.min_frames,
+                )
+                windows, window_probs, clip_probs = stitched.windows, stitched.window_probs, stitched.clip_probs
+            else:
+                windows = [meta.window for meta, _ in scored]
+                window_probs, clip_probs = [scores.window_probabilities(logits) for _, logits in scored], None
+        for window, probs in zip(windows, window_probs, strict=True):
+            self._check_finite(facts.name, probs, window)
+        return self._result(facts, windows, window_probs, clip_probs)
+
+    def _check_finite(self, source: str, values: np.ndarray, window: Window) -> None:
+        """Raise :class:`InputError` for ``source`` when ``values`` (of ``window``) hold NaN or Inf."""
+        if (what := scores.non_finite(values)) is not None:
+            raise InputError(source, self._non_finite(what, window))
+
+    def _non_finite(self, what: str, window: Window) -> str:
+        fps = self.spec.frame_rate
+        span = f"{window.start_s(fps):.2f}-{window.end_s(fps):.2f} s"
+        return f"the model produced {what} for the frames at {span} (not a score)"
 
     # -- one file, here ---------------------------------------------------------------------------
 

@@ -53,6 +53,14 @@ class InputError(VidclassError):
         self.cause = cause
 
 
+class NonFiniteError(VidclassError):
+    """The model produced NaN or Inf where scores belong: not a score, so no result (exit 1).
+
+    Raised where no input is known (a live window); a file's result is an :class:`InputError`
+    with the same words instead, so that the other inputs of a run go on.
+    """
+
+
 class OutputError(VidclassError):
     """A results file or standard output cannot be written (disk full, I/O error); what it holds is whole records."""
 

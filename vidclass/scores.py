@@ -30,6 +30,18 @@ def clip_probabilities(window_probs: Sequence[np.ndarray]) -> np.ndarray:
     return np.mean(np.stack(window_probs), axis=0)
 
 
+def non_finite(values: np.ndarray) -> str | None:
+    """What is not a number in ``values``: ``"NaN"``, ``"Inf"``, ``"NaN and Inf"``, or None when all are finite.
+
+    A model can produce these (a bad export, a division by zero inside the graph); they are not
+    scores, and no ranking or JSON can hold them, so the caller turns them into an error.
+    """
+    if np.isfinite(values).all():
+        return None
+    nan, inf = bool(np.isnan(values).any()), bool(np.isinf(values).any())
+    return "NaN and Inf" if nan and inf else "NaN" if nan else "Inf"
+
+
 def top_k(probs: np.ndarray, k: int) -> list[tuple[int, float]]:
     """The ``k`` best (class index, probability) pairs, best first; ties keep the lower index first."""
     k = max(1, min(k, probs.shape[-1]))

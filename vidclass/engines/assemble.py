@@ -91,9 +91,13 @@ class Assembler:
             self.observer.frames(index, meta.window.stop - partial.covered)
             partial.covered = meta.window.stop
 
-    def finish(self, index: int, facts: SourceFacts) -> ClipResult:
+    def finish(self, index: int, facts: SourceFacts) -> Result:
+        """Input ``index`` is decoded and scored: its result, or its error (the model produced NaN)."""
         partial = self._partials.pop(index)
-        result = self.classifier.assemble(facts, with_tail(partial.scored, partial.scorer.finish(), facts))
+        try:
+            result = self.classifier.assemble(facts, with_tail(partial.scored, partial.scorer.finish(), facts))
+        except InputError as e:
+            return self.fail(index, e.source, e.cause)
         self.observer.finished(index, result)
         return result
 

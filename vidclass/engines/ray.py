@@ -354,6 +354,8 @@ def _finish(assembler: Assembler, index: int, scored: list[tuple[ClipMeta, np.nd
             provider: str) -> Result:
     assembler.add_all(index, scored)
     result = assembler.finish(index, facts)
+    if isinstance(result, ErrorResult):  # the model produced NaN for it
+        return result
     name, _, precision = provider.partition("/")
     if (result.model.provider, result.model.precision) != (name, precision):  # the actors', not the driver's
         model = dataclasses.replace(result.model, provider=name, precision=precision)
