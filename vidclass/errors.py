@@ -7,15 +7,20 @@ Exit codes (documented in the README):
 * 2 -- usage error (bad option, no inputs; Typer/Click use 2 as well)
 * 3 -- model error (no model, unreadable model, model without the vidclass contract)
 * 130 -- interrupted (Ctrl-C)
+* 143 -- terminated (SIGTERM: ``kill``, ``docker stop``, systemd), which stops the way Ctrl-C does
 """
 
 from __future__ import annotations
+
+import signal
 
 EXIT_OK = 0
 EXIT_INPUT = 1
 EXIT_USAGE = 2
 EXIT_MODEL = 3
 EXIT_INTERRUPTED = 130
+#: 128 + SIGTERM, as a shell reports a process that SIGTERM ended.
+EXIT_TERMINATED = 128 + signal.SIGTERM
 
 
 class VidclassError(Exception):
@@ -74,3 +79,24 @@ class CheckpointError(VidclassError):
     """A weights archive or checkpoint is not what it claims to be (wrong hash, unsafe pickle)."""
 
     exit_code = EXIT_MODEL
+
+
+class Terminated(KeyboardInterrupt):
+    """A termination signal (SIGTERM) arrived: raised in the main thread by the command line's handler.
+
+    A :class:`KeyboardInterrupt`, so that every place that stops cleanly on Ctrl-C (whole records,
+    workers and threads stopped, one summary line) stops the same way; only the words and the
+    exit code differ (:func:`interruption`).
+    """
+
+    def __init__(self, signum: int = signal.SIGTERM) -> None:
+        super().__init__(signum)
+        self.signum = signum
+
+
+def interruption(error: BaseException) -> tuple[str, int]:
+    """How a stop is named and its exit code: ``("interrupted", 130)`` for Ctrl-C, and
+    ``("terminated (SIGTERM)", 143)`` for a :class:`Terminated`."""
+    if isinstance(error, Terminated):
+        return f"terminated ({signal.Signals(error.signum).name})", 128 + error.signum
+    return "interrupted", EXIT_INTERRUPTED

@@ -17,6 +17,7 @@ import typer
 
 from ..version import __version__
 from . import evaluate, inspect, predict, report, watch
+from .common import terminate_like_ctrl_c
 from .help import App
 from .models import models_app
 
@@ -31,6 +32,7 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def main_options(
+    ctx: typer.Context,
     version: Annotated[
         bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
     ] = False,
@@ -43,6 +45,7 @@ def main_options(
         vidclass watch 0                             # live, from the first camera
         vidclass COMMAND --help                      # a command's options
     """
+    ctx.with_resource(terminate_like_ctrl_c())  # for the command's duration (see common.py)
 
 
 # The modules keep their names (vidclass.cli.watch is the module, not the function).

@@ -12,7 +12,9 @@ import errno
 import logging
 import os
 import shlex
+import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Annotated, Any, BinaryIO
@@ -22,7 +24,7 @@ from rich.console import Console
 
 from ..classifier import Classifier
 from ..engines import Engine
-from ..errors import EXIT_INTERRUPTED, VidclassError
+from ..errors import Terminated, VidclassError, interruption
 from ..outputs.render import error_line, line
 from ..outputs.report import RunInfo
 from ..settings import Precision, Provider
@@ -156,13 +158,39 @@ def fail(message: str, code: int) -> typer.Exit:
 
 @contextlib.contextmanager
 def errors(interrupted: str = "interrupted") -> Iterator[None]:
-    """The one error wrapper: a :class:`VidclassError` is one line and its exit code, Ctrl-C is 130."""
+    """The one error wrapper: a :class:`VidclassError` is one line and its exit code, Ctrl-C is 130
+    and SIGTERM 143 (``interrupted`` says when; SIGTERM says "terminated (SIGTERM)" in its place)."""
     try:
         yield
     except VidclassError as e:
         raise fail(str(e), e.exit_code) from None
-    except KeyboardInterrupt:
-        raise fail(interrupted, EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as e:
+        word, code = interruption(e)
+        raise fail(interrupted.replace("interrupted", word, 1), code) from None
+
+
+@contextlib.contextmanager
+def terminate_like_ctrl_c() -> Iterator[None]:
+    """For a command's duration, SIGTERM raises :class:`~vidclass.errors.Terminated` (a KeyboardInterrupt)
+    in the main thread, so that it ends the way Ctrl-C does: whole records, one summary line, exit 143.
+
+    Python's default for SIGTERM is to die on the spot, without the summary and with workers left to
+    find out. A second SIGTERM while the command stops gets that default again (as a second Ctrl-C
+    is meant to be forceful). Signals reach only the main thread; elsewhere this does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def terminated(signum: int, frame: object) -> None:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        raise Terminated(signum)
+
+    previous = signal.signal(signal.SIGTERM, terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 class _StderrHandler(logging.Handler):

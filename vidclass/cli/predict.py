@@ -10,7 +10,7 @@ import typer
 
 from .. import engines
 from ..classifier import Classifier
-from ..errors import EXIT_INPUT, EXIT_INTERRUPTED, EXIT_OK, UsageError, VidclassError
+from ..errors import EXIT_INPUT, EXIT_OK, UsageError, VidclassError, interruption
 from ..outputs.records import Format, check_output_options, source_key
 from ..outputs.render import BatchProgress, batch_summary, clip_table, error_line, line, warning_line
 from ..outputs.report import check_report_target
@@ -216,9 +216,10 @@ def predict(
         finished = True
     except VidclassError as e:
         raise fail(str(e), e.exit_code) from None
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
         hint = f"; --resume continues {output}" if sinks is not None and sinks.file is not None else ""
-        raise fail(f"interrupted after {done} classified, {failed} failed{hint}", EXIT_INTERRUPTED) from None
+        word, code = interruption(e)
+        raise fail(f"{word} after {done} classified, {failed} failed{hint}", code) from None
     except BrokenPipeError:
         reader_gone()
         raise typer.Exit(EXIT_OK) from None

@@ -14,7 +14,7 @@ from typing import Annotated
 
 import typer
 
-from ..errors import EXIT_INTERRUPTED, InputError, UsageError, VidclassError
+from ..errors import InputError, UsageError, VidclassError, interruption
 from ..outputs.render import line, warning_line
 from ..outputs.report import (
     ReadRecords,
@@ -76,8 +76,9 @@ def report(
         path = write_report(output, read.records, thumbnails=strips, run=run, force=force, option="--output")
     except VidclassError as e:
         raise _fail(str(e), e.exit_code) from None
-    except KeyboardInterrupt:
-        raise _fail("interrupted; no report written", EXIT_INTERRUPTED) from None
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
+        word, code = interruption(e)
+        raise _fail(f"{word}; no report written", code) from None
     failed = sum("error" in r for r in read.records)
     size_kib = path.stat().st_size / 1024
     counts = f"{len(read.records)} videos ({failed} failed), {size_kib:,.0f} KiB"

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 
 from ..classifier import Classifier
-from ..errors import EXIT_INTERRUPTED, EXIT_USAGE, UsageError, VidclassError
+from ..errors import EXIT_USAGE, UsageError, VidclassError, interruption
 from ..outputs.records import Format, format_for, open_output
 from ..outputs.render import WatchView, watch_line, watch_summary, watch_waiting
 from ..settings import Mode, Precision, Provider, Settings
@@ -168,6 +168,7 @@ def watch(
     )
     view = WatchView(stderr, waiting) if interactive else None
     stopped: str | None = None
+    stopped_code: int | None = None  # Ctrl-C or SIGTERM: 130 or 143
     error: VidclassError | None = None
     try:
         with watcher, view or contextlib.nullcontext():
@@ -186,8 +187,8 @@ def watch(
                 if viewer is not None and not viewer.show(watcher.latest_frame(), last):
                     stopped = "window closed"
                     break
-    except KeyboardInterrupt:
-        stopped = "interrupted"
+    except KeyboardInterrupt as e:  # Ctrl-C, or SIGTERM (errors.Terminated)
+        stopped, stopped_code = interruption(e)
     except VidclassError as e:
         error = e
     except BrokenPipeError:
@@ -204,8 +205,8 @@ def watch(
     if error is not None:
         done = f"; {summary.windows} windows classified, {summary.skipped} skipped" if summary.frames else ""
         raise fail(f"{error}{done}", error.exit_code)
-    if stopped == "interrupted":
+    if stopped_code is not None:
         stderr.print(watch_summary(summary, style="red", prefix="vidclass: "))
-        raise typer.Exit(EXIT_INTERRUPTED)
+        raise typer.Exit(stopped_code)
     if stopped != "output closed" and not quiet:
         stderr.print(watch_summary(summary))
