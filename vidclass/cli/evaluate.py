@@ -16,7 +16,7 @@ from ..outputs.render import BatchProgress, error_line, evaluation_report, line
 from ..outputs.report import check_report_target
 from ..outputs.sinks import ReportSink
 from ..settings import Precision, Provider, Settings
-from ..sources import quiet_decoder_logs
+from ..sources import pixel_budget, quiet_decoder_logs
 from ..text import for_json
 from .common import (
     IO,
@@ -100,6 +100,7 @@ def evaluate(
     setup_logging(verbose)
     quiet_decoder_logs()
     with errors():
+        pixel_budget()  # a bad $VIDCLASS_MAX_PIXELS fails now (exit 2), not once per file
         if output is not None:
             check_target(output, force, "--output")
         if confusion is not None:

@@ -18,7 +18,7 @@ from ..outputs.sinks import Sinks, open_sinks
 from ..results import ClipResult
 from ..segments import DEFAULT_THRESHOLD, SegmentRule
 from ..settings import Mode, Precision, Provider, Settings
-from ..sources import quiet_decoder_logs
+from ..sources import pixel_budget, quiet_decoder_logs
 from ..sources.inputs import expand_inputs
 from .common import (
     IO,
@@ -168,6 +168,7 @@ def predict(
     setup_logging(verbose)
     quiet_decoder_logs()
     with errors():
+        pixel_budget()  # a bad $VIDCLASS_MAX_PIXELS fails now (exit 2), not once per file
         check_output_options(as_json=as_json, as_csv=as_csv, output=output, resume=resume)
         _check_views(paths, output_video, plot, force)
         settings = Settings(

@@ -14,7 +14,7 @@ from ..errors import EXIT_USAGE, UsageError, VidclassError, interruption
 from ..outputs.records import Format, format_for, open_output
 from ..outputs.render import WatchView, watch_line, watch_summary, watch_waiting
 from ..settings import Mode, Precision, Provider, Settings
-from ..sources import STREAM_TIMEOUT_S, open_source, quiet_decoder_logs
+from ..sources import STREAM_TIMEOUT_S, open_source, pixel_budget, quiet_decoder_logs
 from ..text import for_json, for_terminal
 from .common import (
     IO,
@@ -135,6 +135,7 @@ def watch(
     if show and (problem := display_problem()) is not None:
         raise fail(f"--show: {problem}", EXIT_USAGE)
     with errors("interrupted before watching started"):
+        pixel_budget()  # a bad $VIDCLASS_MAX_PIXELS fails now (exit 2), before the source opens
         if output is not None and format_for(output) is not Format.jsonl:
             raise UsageError(f"--output {output}: watch writes JSON Lines; name the file .jsonl")
         settings = Settings(

@@ -23,6 +23,7 @@ from typing import Any
 
 from ..classifier import Classifier
 from ..errors import InputError, UsageError
+from ..sources import pixel_budget
 from .assemble import Assembler, Item, NullObserver, Observer, Result
 from .local import classify_here
 from .workers import DecodeFn, classify_in_workers
@@ -77,6 +78,7 @@ def run(
     """
     if workers < 1:
         raise UsageError(f"--workers must be at least 1, got {workers}")
+    pixel_budget()  # a bad $VIDCLASS_MAX_PIXELS is the run's error, not each file's
     assembler = Assembler(classifier, observer)
     if Engine(engine) is Engine.ray:
         from . import ray as ray_engine

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -195,8 +196,10 @@ def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tup
         wanted = Precision.fp32
     try:
         session = openvino_runtime.OpenVinoSession(path, wanted.value, threads)
+    except openvino_runtime.LoadError as e:  # its cause, in one line
+        raise ModelError(f"{path}: OpenVINO cannot load the model ({e})") from e
     except Exception as e:  # noqa: BLE001 -- OpenVINO raises RuntimeError and its own types
-        raise ModelError(f"{path}: OpenVINO cannot load the model ({_first_line(e)})") from e
+        raise ModelError(f"{path}: OpenVINO cannot load the model ({openvino_runtime.load_cause(e, [])})") from e
     session.precision = "int8" if precision is Precision.int8 else wanted.value
     return session, Provider.openvino.value
 
@@ -245,7 +248,7 @@ def _open(
             session = ort.InferenceSession(_ort_model(path), options, providers=[_ORT_NAMES[candidate]])
         except Exception as e:  # noqa: BLE001 -- onnxruntime's errors share no public base class
             if candidate is Provider.cpu or provider is not Provider.auto:
-                raise ModelError(f"{path}: cannot load the model ({_first_line(e)})") from e
+                raise ModelError(f"{path}: cannot load the model ({_ort_cause(e)})") from e
             log.warning("provider %s failed to start (%s); trying the next", candidate.value, _first_line(e))
             last_error = e
             continue
@@ -270,6 +273,16 @@ def _ort_model(path: Path) -> str | bytes:
         except OSError as e:
             raise ModelError(f"{path}: cannot read the model ({e.strerror or e})") from e
     return text
+
+
+# "[ONNXRuntimeError] : 7 : INVALID_PROTOBUF : Load model from /x.onnx failed:" says what the rest
+# of the message and the line around it say already.
+_ORT_PREFIX = re.compile(r"^\[ONNXRuntimeError\] : \d+ : \w+ : (Load model from .* failed:)?")
+
+
+def _ort_cause(error: Exception) -> str:
+    """ONNX Runtime's load error in one line, without its code and the path the message names anyway."""
+    return _ORT_PREFIX.sub("", _first_line(error)).strip() or _first_line(error)
 
 
 def _first_line(error: Exception) -> str:

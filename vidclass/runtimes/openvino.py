@@ -12,7 +12,14 @@ model (``scripts/quantize_i3d.py``) runs its QDQ convolutions in int8 whatever t
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import logging
+import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -23,6 +30,8 @@ try:
     import openvino as ov
 except ImportError:  # the optional extra is not installed
     ov = None
+
+log = logging.getLogger("vidclass")
 
 #: vidclass precision name -> OpenVINO's INFERENCE_PRECISION_HINT.
 HINTS = {"fp32": "f32", "bf16": "bf16", "fp16": "f16"}
@@ -67,7 +76,11 @@ class OpenVinoSession:
         if ov is None:
             raise ImportError("openvino is not installed (pip install 'vidclass[openvino]')")
         core = _core()
-        model = core.read_model(str(path))
+        with _stderr_captured() as said:
+            try:
+                model = core.read_model(str(path))
+            except Exception as e:  # noqa: BLE001 -- OpenVINO raises RuntimeError and its own types
+                raise LoadError(load_cause(e, said)) from e
         self._meta = _Meta(_metadata(model))
         self._inputs = [_Port(p.get_any_name(), _shape(p.get_partial_shape())) for p in model.inputs]
         self._outputs = [_Port(p.get_any_name(), _shape(p.get_partial_shape())) for p in model.outputs]
@@ -78,7 +91,11 @@ class OpenVinoSession:
         }
         if threads:
             config["INFERENCE_NUM_THREADS"] = int(threads)
-        self._compiled = core.compile_model(model, "CPU", config)
+        with _stderr_captured() as said:
+            try:
+                self._compiled = core.compile_model(model, "CPU", config)
+            except Exception as e:  # noqa: BLE001 -- as above
+                raise LoadError(load_cause(e, said)) from e
         self._request = self._compiled.create_infer_request()
         self.precision = precision
 
@@ -104,6 +121,62 @@ class OpenVinoSession:
         result = self._request.infer({name: np.ascontiguousarray(array) for name, array in feed.items()})
         by_name = {port.get_any_name(): result[port] for port in self._compiled.outputs}
         return [np.array(by_name[name], copy=True) for name in (output_names or [p.name for p in self._outputs])]
+
+
+class LoadError(RuntimeError):
+    """OpenVINO cannot read or compile the model; the message is the cause, in one line."""
+
+
+# Lines of OpenVINO's exception text that say where in its sources it was raised, not why.
+_WHERE = re.compile(r"^(Exception from src/\S*:\d+:|Check '.*' failed at \S*:\d+:|Summary:)$")
+
+
+def load_cause(error: BaseException, said: list[str]) -> str:
+    """The cause in OpenVINO's multi-line exception, as one line.
+
+    Its message reads "Exception from src/inference/src/cpp/core.cpp:84:", then more source
+    locations, then the cause ("Model can't be parsed", "No conversion rule found for operations:
+    X"): the locations go, the rest is joined. When nothing is left, the last line OpenVINO wrote to
+    stderr (``said``, captured by :func:`_stderr_captured`) stands in.
+    """
+    lines = [line.strip() for line in str(error).splitlines()]
+    kept = [line.removeprefix("-- ") for line in lines if line and not _WHERE.match(line)]
+    if kept:
+        return " ".join(kept)
+    noise = [line.strip() for line in said if line.strip()]
+    return noise[-1] if noise else type(error).__name__
+
+
+@contextlib.contextmanager
+def _stderr_captured() -> Iterator[list[str]]:
+    """File descriptor 2 into a temporary file for the duration; its lines in the list yielded, after.
+
+    OpenVINO tries each of its frontends on a file it cannot read, and the TensorFlow one's protobuf
+    and absl write straight to the process's stderr ("Error parsing text-format tensorflow.GraphDef",
+    quoting the file's bytes) whatever Python does with ``sys.stderr``. What they said is kept for
+    :func:`load_cause` and for ``--verbose``; the user sees one line. Any thread writing to stderr
+    meanwhile is captured too: the model loads before vidclass starts any thread of its own.
+    """
+    said: list[str] = []
+    try:
+        saved = os.dup(2)
+    except OSError:  # no stderr at all: nothing to keep clean
+        yield said
+        return
+    with tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield said
+        finally:
+            with contextlib.suppress(ValueError, OSError):
+                sys.stderr.flush()
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            said.extend(sink.read().decode("utf-8", "replace").splitlines())
+            for line in said:
+                log.debug("OpenVINO: %s", line)
 
 
 def _metadata(model: object) -> dict[str, str]:

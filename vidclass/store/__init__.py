@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import sys
 from dataclasses import dataclass
 from pathlib import Path
@@ -98,7 +99,8 @@ def search_order(model: str | os.PathLike[str] | None = None) -> list[Place]:
     explicit = model if model is not None else os.environ.get(MODEL_ENV) or None
     if explicit is not None:
         path = Path(explicit)
-        path = path / DEFAULT_MODEL_FILE if path.is_dir() else path
+        if path.is_dir() and os.path.lexists(path / DEFAULT_MODEL_FILE):
+            path = path / DEFAULT_MODEL_FILE  # else the folder itself: check_model_file says what is in it
         return [Place("--model" if model is not None else "$" + MODEL_ENV, path)]
     places = [Place("user data", user_models_dir())]
     if PROJECT_MODELS is not None:
@@ -109,12 +111,62 @@ def search_order(model: str | os.PathLike[str] | None = None) -> list[Place]:
 def find_model(model: str | os.PathLike[str] | None = None) -> Path | None:
     """The first model in :func:`search_order`, or None. An explicit model that is missing raises."""
     places = search_order(model)
+    if places[0].origin != "user data":  # explicit: that file, or an error that says what is there
+        check_model_file(places[0].model_file(), places[0].origin)
+        return places[0].model_file()
     for place in places:
         if place.model_file().is_file():
             return place.model_file()
-    if places[0].origin != "user data":
-        raise ModelNotFoundError(f"{places[0].path}: no such model file ({places[0].origin})")
     return None
+
+
+#: What a path that is not a regular file is, in words (``os.stat``'s file types).
+_KINDS = (
+    (stat.S_ISFIFO, "a FIFO (named pipe)"),
+    (stat.S_ISCHR, "a character device"),
+    (stat.S_ISBLK, "a block device"),
+    (stat.S_ISSOCK, "a socket"),
+)
+
+
+def check_model_file(path: Path, origin: str = "--model") -> None:
+    """Raise :class:`ModelNotFoundError` (exit 3) in precise words when ``path`` is not a regular file
+    that can be read: missing, a folder, a FIFO, a device, a socket, unreadable.
+
+    Only ``os.stat`` looks at it: nothing is opened, as opening a FIFO waits for a writer forever
+    and reading ``/dev/zero`` never ends.
+    """
+    try:
+        status = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        raise ModelNotFoundError(f"{path}: no such model file ({origin})") from None
+    except OSError as e:  # a link loop, a folder on the way without permission
+        raise ModelNotFoundError(f"{path}: cannot be read ({e.strerror or e}) ({origin})") from None
+    mode = status.st_mode
+    if stat.S_ISREG(mode):
+        if not os.access(path, os.R_OK):
+            raise ModelNotFoundError(f"{path}: cannot be read (permission denied) ({origin})")
+        if status.st_size == 0:
+            raise ModelNotFoundError(f"{path}: is empty (0 bytes), not a model file ({origin})")
+        return
+    if stat.S_ISDIR(mode):
+        raise ModelNotFoundError(f"{path}: is a folder ({origin}); {_inside(path)}")
+    kind = next((words for test, words in _KINDS if test(mode)), "not a regular file")
+    raise ModelNotFoundError(f"{path}: is {kind}, not a model file ({origin})")
+
+
+def _inside(folder: Path) -> str:
+    """What to give instead of ``folder``: its one model (a streaming form belongs to its model), or a count."""
+    try:
+        found = sorted(p.name for p in folder.glob("*.onnx") if not p.name.startswith("."))
+    except OSError:
+        found = []
+    models = [name for name in found if not name.endswith((".stream.onnx", ".int8.onnx"))] or found
+    if not models:
+        return f"it holds no .onnx file (and no {DEFAULT_MODEL_FILE}): give the model file"
+    if len(models) == 1:
+        return f"give the .onnx file inside it: {folder / models[0]}"
+    return f"give one of the {len(models)} .onnx files inside it"
 
 
 def no_model_message() -> str:
@@ -157,6 +209,7 @@ def file_sha256(path: Path) -> str:
 
 __all__ = [
     "DEFAULT_MODEL_FILE",
+    "check_model_file",
     "PROJECT_MODELS",
     "Place",
     "file_sha256",
