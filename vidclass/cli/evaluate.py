@@ -95,7 +95,7 @@ def evaluate(
 
     Exit codes:
         0 done, 1 some video failed or none could be counted, 2 usage error, 3 model error,
-        130 interrupted.
+        130 interrupted, 143 terminated (SIGTERM).
     """
     setup_logging(verbose)
     quiet_decoder_logs()

@@ -163,7 +163,8 @@ def predict(
         vidclass predict match.mp4 --segments --plot timeline.png
 
     Exit codes:
-        0 all inputs classified, 1 some input failed, 2 usage error, 3 model error, 130 interrupted.
+        0 all inputs classified, 1 some input failed, 2 usage error, 3 model error, 130 interrupted,
+        143 terminated (SIGTERM).
     """
     setup_logging(verbose)
     quiet_decoder_logs()

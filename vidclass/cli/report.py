@@ -60,7 +60,7 @@ def report(
 
     Exit codes:
         0 written, 2 usage error (unreadable, empty or not vidclass JSON Lines, an existing
-        report without --force), 130 interrupted.
+        report without --force), 130 interrupted, 143 terminated (SIGTERM).
     """
     quiet_decoder_logs()
     try:

@@ -125,7 +125,7 @@ def watch(
 
     Exit codes:
         0 stopped as asked or at the end of the video, 1 the source cannot be opened or failed
-        mid-way, 2 usage error, 3 model error, 130 interrupted.
+        mid-way, 2 usage error, 3 model error, 130 interrupted, 143 terminated (SIGTERM).
     """
     from ..engines.watch import Watch
     from ..outputs.show import REDRAW_S, Viewer, display_problem
