@@ -39,6 +39,19 @@ def wait_for(ready, proc: subprocess.Popen) -> None:
         time.sleep(0.02)
 
 
+def signalled(command: list, ready, sig: int = signal.SIGTERM) -> tuple[int, bytes, bytes]:
+    """Run ``command``, send it ``sig`` once ``ready(proc)`` says it is at work: exit code, stdout, stderr."""
+    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
+    try:
+        head = ready(proc) or b""
+        proc.send_signal(sig)
+        stdout, stderr = proc.communicate(timeout=HANG_S)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    return proc.returncode, head + stdout, stderr
+
+
 @pytest.fixture()
 def slow_inputs(tmp_path: Path) -> list[Path]:
     """40 inputs of 30 s each (tiny frames: a few hundred ms each to classify), as hard links of one file."""
@@ -72,16 +85,11 @@ def test_predict_stops_with_whole_records_and_resume_finishes(
     out = tmp_path / "out.jsonl"
     command = [*VIDCLASS, "predict", *slow_inputs, "--model", tiny_model, "--provider", "cpu", "--output", out]
     command += ["--workers", str(workers)]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=interruptible)
-    try:
-        wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 1, proc)
-        proc.send_signal(sig)
-        stdout, stderr = proc.communicate(timeout=HANG_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    code, stdout, stderr = signalled(
+        command, lambda proc: wait_for(lambda: out.exists() and out.read_bytes().count(b"\n") >= 1, proc), sig
+    )
     err = stderr.decode()
-    assert proc.returncode == (143 if sig == signal.SIGTERM else 130), err
+    assert code == (143 if sig == signal.SIGTERM else 130), err
     word = "terminated (SIGTERM)" if sig == signal.SIGTERM else "interrupted"
     [line] = err.splitlines()  # no traceback, from this process or a worker
     said = rf"vidclass: {re.escape(word)} after (\d+) classified, 0 failed; --resume continues (.*)"
@@ -101,20 +109,13 @@ def test_watch_stops_with_its_summary(tmp_path: Path, tiny_model: Path) -> None:
     video = write_video(tmp_path / "long.avi", solid_frames(["red"] * 600), 10)  # 60 s, played in real time
     out = tmp_path / "w.jsonl"
     command = [*VIDCLASS, "watch", video, "--model", tiny_model, "--provider", "cpu", "--json", "--output", out]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
-        first = proc.stdout.readline()  # the first window: the command is at work
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=HANG_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
+    code, stdout, stderr = signalled(command, lambda proc: proc.stdout.readline())  # at work: the first window
     err = stderr.decode()
-    assert proc.returncode == 143, err
+    assert code == 143, err
     [line] = err.splitlines()
     assert line.startswith(f"vidclass: {video}: terminated (SIGTERM) · ")
     assert re.search(r" · \d+ windows? classified", line)
-    shown = [json.loads(x) for x in (first + stdout).decode().splitlines()]
+    shown = [json.loads(x) for x in stdout.decode().splitlines()]
     assert shown and [json.loads(x) for x in out.read_text().splitlines()] == shown
 
 
@@ -124,16 +125,13 @@ def test_evaluate_stops_with_one_line(tmp_path: Path, tiny_model: Path, slow_inp
     for path in slow_inputs:
         os.link(path, data / "red" / path.name)
     command = [*VIDCLASS, "evaluate", data, "--model", tiny_model, "--provider", "cpu", "--json"]
-    proc = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    try:
+
+    def under_way(proc: subprocess.Popen) -> None:
         wait_for(lambda: catches_sigterm(proc.pid), proc)
-        time.sleep(0.5)  # under way: the model loads, the first videos are classified
-        proc.send_signal(signal.SIGTERM)
-        stdout, stderr = proc.communicate(timeout=HANG_S)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 143 and stdout == b""
+        time.sleep(0.5)  # the model loads, the first videos are classified
+
+    code, stdout, stderr = signalled(command, under_way)
+    assert code == 143 and stdout == b""
     assert stderr.decode().splitlines() == ["vidclass: terminated (SIGTERM)"]
 
 
@@ -144,3 +142,21 @@ def test_the_handler_is_the_commands_only(tiny_model: Path) -> None:
     before = signal.getsignal(signal.SIGTERM)
     assert invoke("inspect", "--model", tiny_model).exit_code == 0
     assert signal.getsignal(signal.SIGTERM) is before
+
+
+@pytest.mark.parametrize(
+    ("stop", "code", "said"), [(Terminated, 143, "terminated (SIGTERM)"), (KeyboardInterrupt, 130, "interrupted")]
+)
+def test_a_command_without_its_own_stop_says_so_too(monkeypatch: pytest.MonkeyPatch, stop, code: int, said: str):
+    """`vidclass models path` has no handler of its own: the app's says how it ended, with the same code."""
+    from synthetic import invoke
+
+    import vidclass.cli.models as models
+
+    def stopped(*args: object, **kwargs: object) -> None:
+        raise stop()
+
+    monkeypatch.setattr(models, "resolve_model", stopped)
+    done = invoke("models", "path")
+    assert done.exit_code == code and done.stderr.splitlines()[-1] == f"vidclass: {said}"
+    assert "Traceback" not in done.output and "Aborted" not in done.output

@@ -27,7 +27,7 @@ import typer
 from rich.console import Console
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
-from ..errors import EXIT_USAGE
+from ..errors import EXIT_USAGE, interruption
 from ..outputs.render import HelpEntry, HelpPage, HelpSection, error_line, help_page, line
 from .common import PANELS, stderr
 
@@ -288,6 +288,16 @@ class Group(TyperGroup):
 
     def format_help(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
         formatter.write(render(page(self, ctx)))
+
+    def invoke(self, ctx: click.Context) -> Any:
+        """A command without a stop of its own (``models pull``) still says how Ctrl-C or SIGTERM ended
+        it, with the same exit code (Typer would exit 130 without a word, for SIGTERM too)."""
+        try:
+            return super().invoke(ctx)
+        except KeyboardInterrupt as e:
+            word, code = interruption(e)
+            stderr.print(error_line(word))
+            raise typer.Exit(code) from None
 
     def main(
         self,
