@@ -7,6 +7,7 @@ says so (the other inputs still get theirs), exit code 1, and JSON output stays 
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 from synthetic import TINY_SPEC, VIDCLASS, invoke, solid_frames, write_video
+from test_stream_mode import stream_model  # noqa: F401 -- the real model with its streaming form
 
 from vidclass import Classifier, ClipResult, ErrorResult, run
 from vidclass.errors import InputError, NonFiniteError
@@ -228,3 +230,23 @@ def test_watch_ends_with_one_line(blue_nan_model: Path, tmp_path: Path) -> None:
     ]
     shown = strict(done.stdout.decode())
     assert [r["top"][0]["label"] for r in shown] == ["red"] * 4 and strict(out.read_text()) == shown
+
+
+@pytest.mark.real
+def test_stream_mode_gives_an_error_result(stream_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch):  # noqa: F811
+    """Stream mode on the real model, its streaming graph answering NaN logits from the second block
+    on: the file's result is an error naming the frames, as in the other modes."""
+    classifier = Classifier(stream_model, provider="cpu", mode="stream")
+    assert classifier.stream_session is not None
+    real_run, calls = classifier.stream_session.run, []
+
+    def nan_after_the_first(feeds):
+        logits, *states = real_run(feeds)
+        calls.append(len(calls))
+        return [np.full_like(logits, np.nan) if len(calls) > 1 else logits, *states]
+
+    monkeypatch.setattr(classifier.stream_session, "run", nan_after_the_first)
+    video = write_video(tmp_path / "red.avi", solid_frames(["red"] * 100, (240, 320)), 25)
+    [(_, result)] = run(classifier, [video])
+    assert isinstance(result, ErrorResult) and result.source == str(video) and len(calls) > 1
+    assert re.fullmatch(r"the model produced NaN for the frames at \d+\.\d\d-\d+\.\d\d s \(not a score\)", result.error)
