@@ -149,7 +149,7 @@ STREAM_NETWORK = (
 )
 
 
-def make_stream_model(path: Path, seed: int = 0) -> Path:
+def make_stream_model(path: Path, seed: int = 0, spec: ModelSpec = STREAM_SPEC) -> Path:
     """A one-pass model at ``path`` and its streaming form beside it (``streaming_companion``), both
     written by vidclass's own graph builders from one set of random weights over :data:`STREAM_NETWORK`:
     the shape of a provisioned model, small enough to run in milliseconds."""
@@ -160,12 +160,12 @@ def make_stream_model(path: Path, seed: int = 0) -> Path:
     rng = np.random.default_rng(seed)
     params, channels = {}, 3
     for unit in units(STREAM_NETWORK):
-        out = unit.channels or STREAM_SPEC.num_classes
+        out = unit.channels or spec.num_classes
         weight = rng.normal(scale=0.5, size=(out, channels, *unit.kernel)).astype(np.float32)
         params[unit.name] = FoldedConv(weight, rng.normal(scale=0.1, size=out).astype(np.float32))
         channels = out
-    onnx.save(one_pass_model(params, STREAM_SPEC, STREAM_NETWORK), path)
-    onnx.save(streaming_model(params, STREAM_SPEC, STREAM_NETWORK), streaming_companion(path))
+    onnx.save(one_pass_model(params, spec, STREAM_NETWORK), path)
+    onnx.save(streaming_model(params, spec, STREAM_NETWORK), streaming_companion(path))
     return path
 
 
