@@ -25,7 +25,15 @@ from synthetic import RGB, STREAM_SPEC, VIDCLASS, interruptible, invoke, make_st
 
 from vidclass import Classifier
 from vidclass.clips import Clip
-from vidclass.engines.watch import Block, BlockFeed, Handover, StreamState, Watch
+from vidclass.engines.watch import (
+    Block,
+    BlockFeed,
+    Handover,
+    StreamState,
+    Watch,
+    backlog_blocks,
+    look_ahead_frames,
+)
 from vidclass.errors import InputError, UsageError
 from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
@@ -279,21 +287,24 @@ def scores_of_json(top: list[dict]) -> dict[str, float]:
 
 
 def test_a_full_backlog_is_dropped_and_the_state_restarts(stream_model: Path) -> None:
-    """The capture side of falling behind: with both places taken, the waiting blocks are dropped (their
+    """The capture side of falling behind: with every place taken, the waiting blocks are dropped (their
     frames counted for their state) and the arriving block begins a new state, on a live grid, at its
     own first frame."""
     clf = Classifier(stream_model, chunk_frames=8)
-    handover: Handover[Block] = Handover(keep_every=False, capacity=2)
+    # A window (16), its look-ahead (12) and a block (8): 36 frames, 5 blocks of 8.
+    capacity = backlog_blocks(clf.window_frames, look_ahead_frames(clf), 8)
+    assert (look_ahead_frames(clf), capacity) == (12, 5)
+    handover: Handover[Block] = Handover(keep_every=False, capacity=capacity)
     feed = BlockFeed(clf, handover, total_frames=80)
     image = solid_frames(["red"])[0]
     assert feed.segment(0.0)
-    for i in range(25):  # 24 output frames (a frame's are known when the next one comes): 3 blocks
+    for i in range(49):  # 48 output frames (a frame's are known when the next one comes): 6 blocks
         assert feed.push(Frame(i, i / 10, image), captured_s=float(i))
-    assert feed.dropped_frames == {0: 16} and feed.restarts == 1 and handover.skipped == 2
+    assert feed.dropped_frames == {0: 40} and feed.restarts == 1 and handover.skipped == 5
     taken = handover.get()
     assert taken is not None and len(taken.frames) == 8
-    assert (taken.state, taken.total_frames, taken.origin_s) == (1, None, pytest.approx(1.6))
-    assert taken.captured_s == [float(i) for i in range(16, 24)]
+    assert (taken.state, taken.total_frames, taken.origin_s) == (1, None, pytest.approx(4.0))
+    assert taken.captured_s == [float(i) for i in range(40, 48)]
 
 
 def test_lost_windows_are_those_waiting_and_those_the_dropped_frames_complete(stream_model: Path) -> None:
@@ -324,7 +335,7 @@ def test_stream_behind_real_time_drops_the_backlog_and_counts_what_was_lost(
     results, watch = watch_all(clf, video)
     summary = watch.summary()
     assert summary.mode == "stream" and summary.restarts >= 1
-    # Each restart drops two blocks (16 frames, a window's worth): at least one window each.
+    # Each restart drops five blocks (40 frames): at least one window (16 frames, hop 8) each.
     assert summary.skipped >= summary.restarts and summary.skipped_share > 0
     assert results and results[-1].skipped <= summary.skipped
     ends = [r.end_s for r in results]

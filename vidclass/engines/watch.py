@@ -12,28 +12,30 @@ Three threads, one job each:
 Two modes, as for files (``Classifier.mode``; ``auto`` is stream when the model's streaming form is
 beside it):
 
-**Stream** (:class:`StreamWatch`). Output frames go to the inference thread in blocks of the
-stream's block length (``Recipe.chunk_frames``, 32 frames for I3D) through a :class:`Backlog`; the
-streaming runtime (:class:`~vidclass.convert.stream_runtime.StreamingI3D`) keeps the network's
-temporal state between calls, so each block costs only its own frames. After each call, every
-window whose steps have all become final is scored from the per-step timeline exactly as files are
+**Stream** (:class:`BlockFeed`, :class:`StreamState`). Output frames go to the inference thread in
+blocks of the stream's block length (``Recipe.chunk_frames``: 32 frames for I3D) through a bounded
+:class:`Handover` (the backlog); the streaming runtime
+(:class:`~vidclass.convert.stream_runtime.StreamingI3D`) keeps the network's temporal state between
+calls, so each block costs only its own frames. After each call, every window whose steps have all
+become final is scored from the per-step timeline exactly as files are
 (:func:`vidclass.dense.window_score`): a window ``[a, b)`` is final once the next step to come is
 centred at or after ``b``, that is once the frames up to about ``b`` plus half the receptive field
-(the *look-ahead*: 53 frames, 2.1 s for I3D, from the model's metadata) have been through the
-network. A file passes its container's frame count, so that the grid is one pass's and, with
-``realtime=False``, the windows' scores equal ``predict``'s; a live stream has no length
-(``total_frames=None``: the grid of a length that is a multiple of the stride). A container that
-was wrong about its length keeps the announced grid and is flushed at its real end (``predict``
-makes a second pass instead; live, there is none). A reopened stream flushes the state (its last
-windows are scored with the padding after the end) and starts a new one.
+(the *look-ahead*, :func:`look_ahead_frames`: 53 frames, 2.12 s for I3D, from the model's metadata)
+have been through the network. A file passes its container's frame count, so that the grid is one
+pass's and, with ``realtime=False``, the windows' scores equal ``predict``'s; a live stream has no
+length (``total_frames=None``: the grid of a length that is a multiple of the stride). A container
+that was wrong about its length keeps the announced grid and is flushed at its real end
+(``predict`` makes a second pass instead; live, there is none). A reopened stream flushes the state
+(its last windows are scored with the padding after the end) and starts a new one.
 
-*Falling behind.* The state cannot skip frames, so in real time the :class:`Backlog` holds at most
-one window's worth of frames (:func:`backlog_blocks`) waiting for the model. When a block arrives
-and the backlog is full, the waiting blocks are dropped, the state is abandoned and a new one
-starts with the arriving block: the windows that the lost frames would have completed, and those
-that waited for the lost look-ahead, are counted as skipped, and the restart is counted
-(``WatchSummary.restarts``). A new state needs a window plus the look-ahead before its first
-result. With ``realtime=False`` the capture waits instead and nothing is dropped.
+*Falling behind.* The state cannot skip frames inside itself, so in real time the backlog holds at
+most a window, its look-ahead and a block (:func:`backlog_blocks`: 5 blocks, 6.4 s for I3D). When a
+block arrives and the backlog is full (the model is slower than real time), the waiting blocks are
+dropped, the state is abandoned and a new one starts with the arriving block: the windows that the
+dropped frames would have completed, and those that waited for their look-ahead, are counted as
+skipped, and the restart is counted (``WatchSummary.restarts``). A new state gives its first result
+after a window plus the look-ahead. With ``realtime=False`` the capture waits instead and nothing is
+dropped.
 
 **Windows** (``--mode windows``). Each window of the model's length is cut by a
 :class:`~vidclass.clips.ClipCutter` with a :class:`~vidclass.sampling.Windower` and handed over
@@ -174,11 +176,20 @@ class Handover(Generic[T]):
 # -- stream mode ------------------------------------------------------------------------------------
 
 
-def backlog_blocks(window_frames: int, block_frames: int) -> int:
-    """Blocks that may wait for the model in real time: one window's worth of frames (I3D: 64 frames
-    in 2 blocks of 32). A longer backlog would only make every later result later; a shorter one
-    would restart the state on a single slow call."""
-    return max(1, math.ceil(window_frames / block_frames))
+def backlog_blocks(window_frames: int, look_ahead_frames: int, block_frames: int) -> int:
+    """Blocks that may wait for the model in real time: a window, its look-ahead and one block (I3D:
+    64 + 53 + 32 frames, 5 blocks of 32, 6.4 s). A restarted state gives its first result only once a
+    window and its look-ahead have been through the model: with a shorter backlog, a model slower than
+    real time would restart the state before any result (measured: 0 windows in 12 s with 2 blocks).
+    A longer one would only let results fall further behind before the drop."""
+    return max(1, math.ceil((window_frames + look_ahead_frames + block_frames) / block_frames))
+
+
+def look_ahead_frames(classifier: Classifier) -> int:
+    """Frames past a window's end that its last step depends on: half the receptive field (from the
+    streaming form's metadata; I3D: 53 frames, 2.12 s at 25 fps)."""
+    assert classifier.stream_session is not None
+    return classifier.stream_session.stream.field_frames // 2
 
 
 @dataclass
@@ -467,7 +478,9 @@ class Watch:
         self._handover: Handover[Clip] | Handover[Block]
         self._feed: WindowFeed | BlockFeed
         if self.mode is Mode.stream:
-            blocks = backlog_blocks(classifier.window_frames, classifier.recipe.chunk_frames)
+            blocks = backlog_blocks(
+                classifier.window_frames, look_ahead_frames(classifier), classifier.recipe.chunk_frames
+            )
             self._handover = Handover(keep_every=not realtime, capacity=blocks)
             self._feed = BlockFeed(classifier, self._handover, self._announced_frames())
         else:
