@@ -253,6 +253,8 @@ class StreamState:
 
     def push(self, block: Block) -> list[tuple[Window, np.ndarray, float]]:
         """Add a block; the windows it made final, with their probabilities and last capture time."""
+        if not block.frames:  # the end of a source whose last frame filled no output frame
+            return []
         data = stack_window(block.frames, self.classifier.spec, min_frames=1)
         self._last_frame = data[-1:]
         self.captured += block.captured_s
@@ -399,7 +401,7 @@ class BlockFeed:
         if duration_s is not None:
             for image, captured in self._frames.finish(duration_s):
                 self._images.append(image)
-                self._times.append(captured if captured is not None else self._times[-1])
+                self._times.append(captured if captured is not None else 0.0)
         return self._send(last=True, tail=duration_s is not None)
 
     def _send(self, last: bool = False, tail: bool = False) -> bool:
