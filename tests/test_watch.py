@@ -317,30 +317,58 @@ def test_lost_windows_are_those_waiting_and_those_the_dropped_frames_complete(st
     assert state.lost(20) == 2 + 2
 
 
+def fast_stream_model(tmp_path: Path) -> Path:
+    """The tiny network at 50 fps: a block of 8 frames every 0.16 s, a backlog of 5 blocks (0.8 s)."""
+    return make_stream_model(tmp_path / "fast.onnx", spec=replace(STREAM_SPEC, frame_rate=50.0))
+
+
 @pytest.mark.slow
-def test_stream_behind_real_time_drops_the_backlog_and_counts_what_was_lost(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    # A 50 fps network (a block of 8 frames every 0.16 s) and a model that needs 0.5 s a call.
-    model = make_stream_model(tmp_path / "fast.onnx", spec=replace(STREAM_SPEC, frame_rate=50.0))
+def test_a_stall_drops_the_backlog_and_the_state_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model that keeps up but stalls once, after its first windows: the backlog is dropped, what it
+    held is counted as skipped, and a new state goes on in stream mode."""
+    video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 150 + ["green"] * 150), 50)
+    clf = Classifier(fast_stream_model(tmp_path), chunk_frames=8, top_k=3)
+    run, calls = clf.stream_session.run, []
+
+    def stalling_run(feeds):
+        calls.append(1)
+        if len(calls) == 8:  # the first windows are out by then (16 frames, 12 of look-ahead)
+            time.sleep(1.5)
+        return run(feeds)
+
+    monkeypatch.setattr(clf.stream_session, "run", stalling_run)
+    results, watch = watch_all(clf, video)
+    summary = watch.summary()
+    assert (summary.mode, summary.restarts, summary.fallback_s) == ("stream", 1, None)
+    assert {r.mode for r in results} == {"stream"}
+    # The restart dropped 5 blocks (40 frames): at least 4 windows of hop 8, plus those waiting.
+    assert summary.skipped >= 4 and results[-1].skipped == summary.skipped
+    ends = [r.end_s for r in results]
+    assert ends == sorted(ends) and ends[-1] == pytest.approx(6.0)  # the new state reached the end
+
+
+@pytest.mark.slow
+def test_a_model_slower_than_real_time_falls_back_to_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 s a call for 0.16 s of video: a state is dropped before its first window, so stream mode cannot
+    keep up; the watch goes on in windows mode (each window skipped whole or classified)."""
     video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 100 + ["green"] * 100), 50)
-    clf = Classifier(model, chunk_frames=8, top_k=3)
+    clf = Classifier(fast_stream_model(tmp_path), chunk_frames=8, top_k=3)
     run = clf.stream_session.run
 
     def slow_run(feeds):
-        time.sleep(0.5)
+        time.sleep(2.0)
         return run(feeds)
 
     monkeypatch.setattr(clf.stream_session, "run", slow_run)
     results, watch = watch_all(clf, video)
     summary = watch.summary()
-    assert summary.mode == "stream" and summary.restarts >= 1
-    # Each restart drops five blocks (40 frames): at least one window (16 frames, hop 8) each.
-    assert summary.skipped >= summary.restarts and summary.skipped_share > 0
-    assert results and results[-1].skipped <= summary.skipped
-    ends = [r.end_s for r in results]
-    assert ends == sorted(ends) and all(abs(sum(s.score for s in r.top) - 1) < 1e-4 for r in results)
-    assert summary.to_dict()["restarts"] == summary.restarts
+    assert summary.mode == "windows" and summary.restarts >= 1 and summary.fallback_s is not None
+    assert summary.to_dict()["fallback_s"] == pytest.approx(summary.fallback_s, abs=1e-3)
+    windowed = [r for r in results if r.mode == "windows"]
+    assert windowed and all(r.start_s >= summary.fallback_s - 1e-6 for r in windowed)
+    assert all(r.end_s <= summary.fallback_s for r in results if r.mode == "stream")
+    assert summary.skipped >= 1 and summary.skipped_share > 0
+    assert all(abs(sum(s.score for s in r.top) - 1) < 1e-4 for r in results)
 
 
 # -- cameras (a fake VideoCapture: no camera here) ------------------------------------------------

@@ -227,6 +227,8 @@ class WatchSummary:
     #: model could not catch up with was dropped and the state started again.
     mode: str | None = None
     restarts: int = 0
+    #: Stream mode that could not keep up went on in windows mode from this second of the source.
+    fallback_s: float | None = None
 
     @property
     def skipped_share(self) -> float:
@@ -247,4 +249,5 @@ class WatchSummary:
             "stopped": self.stopped,
             "mode": self.mode,
             "restarts": self.restarts,
+            "fallback_s": None if self.fallback_s is None else _r(self.fallback_s),
         }

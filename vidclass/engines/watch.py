@@ -34,8 +34,12 @@ block arrives and the backlog is full (the model is slower than real time), the 
 dropped, the state is abandoned and a new one starts with the arriving block: the windows that the
 dropped frames would have completed, and those that waited for their look-ahead, are counted as
 skipped, and the restart is counted (``WatchSummary.restarts``). A new state gives its first result
-after a window plus the look-ahead. With ``realtime=False`` the capture waits instead and nothing is
-dropped.
+after a window plus the look-ahead. A state dropped before its first window shows that the model
+cannot get a window and its look-ahead through in real time (measured: 1-8 results in 50 s, 11-21 s
+late, on 2 shared cores): the watch then falls back to windows mode from the next frame
+(``WatchSummary.fallback_s``, a warning on stderr), where each window costs its own 64 frames and is
+skipped whole when the model is busy. With ``realtime=False`` the capture waits instead and nothing
+is dropped.
 
 **Windows** (``--mode windows``). Each window of the model's length is cut by a
 :class:`~vidclass.clips.ClipCutter` with a :class:`~vidclass.sampling.Windower` and handed over
@@ -51,6 +55,7 @@ model and the model's time; in stream mode, the look-ahead, up to one block and 
 
 from __future__ import annotations
 
+import logging
 import math
 import queue
 import statistics
@@ -75,6 +80,8 @@ from ..results import LabelScore, LiveResult, WatchSummary
 from ..sampling import Window, Windower
 from ..settings import Mode
 from ..sources import Frame
+
+log = logging.getLogger("vidclass")
 
 # How long the capture thread is waited for when watching stops: a camera answers within a frame;
 # a stalled network read only at its timeout, and the process need not wait for that.
@@ -144,6 +151,12 @@ class Handover(Generic[T]):
             self._items.append(item)
             self._cond.notify_all()
             return True
+
+    def resize(self, capacity: int) -> None:
+        """Change the number of places (stream mode falling back to windows: one)."""
+        with self._cond:
+            self.capacity = capacity
+            self._cond.notify_all()
 
     def end(self, error: BaseException | None = None) -> None:
         """No more items: the source ended (``error``: it failed)."""
@@ -220,6 +233,7 @@ class Scored(NamedTuple):
     #: Windows skipped so far, and the model's time for the call that made this window ready.
     skipped: int
     inference_ms: float
+    mode: Mode
 
 
 @dataclass
@@ -240,6 +254,8 @@ class StreamState:
     first_step: int = 0
     first_frame: int = 0
     captured: list[float] = field(default_factory=list)
+    #: Windows scored so far.
+    reported: int = 0
     _last_frame: np.ndarray | None = None
 
     def __post_init__(self) -> None:
@@ -302,6 +318,7 @@ class StreamState:
             window = self.pending.popleft()
             probs = dense.window_score(self.steps, centres, window)
             ready.append((window, probs, self.captured[window.stop - 1 - self.first_frame]))
+            self.reported += 1
         # What a later window can still need: steps centred, and frames, from its start on.
         keep_from = min(
             self.pending[0].start if self.pending else runtime.received,
@@ -323,11 +340,15 @@ def windows_completed(windower: Windower, frames: int) -> int:
 
 
 class WindowFeed:
-    """Windows mode's capture side: source frames in, each window a clip for the :class:`Handover`."""
+    """Windows mode's capture side: source frames in, each window a clip for the :class:`Handover`.
+    Counts the windows replaced while waiting (:attr:`skipped`); after a fall-back from stream mode,
+    the blocks still waiting that a window replaces are counted by the stream's ``blocks`` feed."""
 
-    def __init__(self, classifier: Classifier, handover: Handover[Clip]) -> None:
+    def __init__(self, classifier: Classifier, handover: Handover, blocks: BlockFeed | None = None) -> None:
         self.classifier = classifier
         self.handover = handover
+        self.skipped = 0
+        self._blocks = blocks
         self._ring: ClipCutter | None = None
 
     @property
@@ -342,12 +363,21 @@ class WindowFeed:
 
     def push(self, frame: Frame, captured_s: float) -> bool:
         assert self._ring is not None
-        return all(self.handover.put(clip) for clip in self._ring.push(frame, captured_s))
+        return all(self.handover.put(clip, on_drop=self._dropped) for clip in self._ring.push(frame, captured_s))
 
     def finish(self, duration_s: float | None) -> bool:
         if self._ring is None or duration_s is None:
             return True
-        return all(self.handover.put(clip) for clip in self._ring.finish(duration_s))
+        return all(self.handover.put(clip, on_drop=self._dropped) for clip in self._ring.finish(duration_s))
+
+    def _dropped(self, items: list[Clip | Block], arriving: Clip) -> None:
+        for item in items:
+            if isinstance(item, Block) and self._blocks is not None:
+                self._blocks.dropped_frames[item.state] = self._blocks.dropped_frames.get(item.state, 0) + len(
+                    item.frames
+                )
+            else:
+                self.skipped += 1
 
 
 class BlockFeed:
@@ -477,17 +507,23 @@ class Watch:
         self.duration_s = duration_s
         self.max_windows = max_windows
         self._clock = clock
-        self._handover: Handover[Clip] | Handover[Block]
+        self._handover: Handover[Clip | Block]
         self._feed: WindowFeed | BlockFeed
+        self._window_feed: WindowFeed | None = None
+        self._block_feed: BlockFeed | None = None
         if self.mode is Mode.stream:
             blocks = backlog_blocks(
                 classifier.window_frames, look_ahead_frames(classifier), classifier.recipe.chunk_frames
             )
             self._handover = Handover(keep_every=not realtime, capacity=blocks)
-            self._feed = BlockFeed(classifier, self._handover, self._announced_frames())
+            self._feed = self._block_feed = BlockFeed(classifier, self._handover, self._announced_frames())
         else:
             self._handover = Handover(keep_every=not realtime)
-            self._feed = WindowFeed(classifier, self._handover)
+            self._feed = self._window_feed = WindowFeed(classifier, self._handover)
+        # Set by the inference thread when stream mode cannot keep up (see _end_state); the capture
+        # thread then goes on in windows mode from its next frame (fallback_s: that frame's time).
+        self._fallback = threading.Event()
+        self.fallback_s: float | None = None
         self._results: queue.Queue[object] = queue.Queue()
         self._stop = threading.Event()
         self._capture_thread = threading.Thread(target=self._capture, name="vidclass-capture", daemon=True)
@@ -574,7 +610,7 @@ class Watch:
             skipped=scored.skipped,
             capture_fps=self.capture_fps,
             provider=self.classifier.session.provider,
-            mode=self.mode.value,
+            mode=scored.mode.value,
         )
 
     @property
@@ -589,12 +625,13 @@ class Watch:
     def skipped(self) -> int:
         """Windows skipped so far: in windows mode, those replaced while waiting for the model; in
         stream mode, those lost with a dropped backlog."""
-        return self._stream_skipped if self.mode is Mode.stream else self._handover.skipped
+        replaced = self._window_feed.skipped if self._window_feed is not None else 0
+        return self._stream_skipped + replaced
 
     @property
     def restarts(self) -> int:
-        """Stream mode: times the backlog was dropped and the state started again."""
-        return self._feed.restarts if isinstance(self._feed, BlockFeed) else 0
+        """Stream mode: times the backlog was dropped (the state started again, or gave way to windows)."""
+        return self._block_feed.restarts if self._block_feed is not None else 0
 
     def latest_frame(self) -> np.ndarray | None:
         """The last frame captured (BGR), for a preview window."""
@@ -613,6 +650,7 @@ class Watch:
             stopped=stopped or self.stopped,
             mode=self.mode.value,
             restarts=self.restarts,
+            fallback_s=self.fallback_s,
         )
 
     def close(self) -> None:
@@ -677,6 +715,8 @@ class Watch:
             self._seconds = frame.time_s
             self._capture_times.append(captured_s)
             self._latest = frame.image
+            if self._fallback.is_set() and isinstance(feed, BlockFeed):
+                feed = self._fall_back(feed, frame.time_s)
             if not feed.started or getattr(self.source, "segment", 0) != segment:
                 # A reopened stream starts new windows (and a new state): none may span the gap.
                 segment = getattr(self.source, "segment", 0)
@@ -695,59 +735,82 @@ class Watch:
             return
         self.stopped = "end of video" if not self.live else "end of stream"
 
+    def _fall_back(self, blocks: BlockFeed, origin_s: float) -> WindowFeed:
+        """Go on in windows mode from the frame at ``origin_s``: one place in the handover again, new
+        windows from this frame (the stream's blocks still waiting are dropped by the first window)."""
+        backlog_frames = self._handover.capacity * blocks.block_frames
+        self._handover.resize(1)
+        windows = WindowFeed(self.classifier, self._handover, blocks)
+        windows.segment(origin_s)
+        self._feed = self._window_feed = windows
+        self.fallback_s = origin_s
+        self.mode = Mode.windows
+        log.warning(
+            "%s: the model cannot keep up with the stream in stream mode (a backlog of %d frames was dropped "
+            "before a window and its look-ahead got through); watching on in windows mode from %.1f s",
+            self.source.name,
+            backlog_frames,
+            origin_s,
+        )
+        return windows
+
     # -- the inference thread -------------------------------------------------------------------
 
     def _infer(self) -> None:
+        """Score what the handover gives: a stream's blocks, or windows (windows mode, or stream mode
+        once it has fallen back, when the first window abandons the stream's state)."""
+        state: StreamState | None = None
+        fps = self.classifier.spec.frame_rate
         try:
-            if self.mode is Mode.stream:
-                self._infer_stream()
-            else:
-                self._infer_windows()
+            while (item := self._handover.get()) is not None:
+                started_s = self._clock()
+                if isinstance(item, Clip):
+                    if state is not None:
+                        self._abandon(state)
+                        state = None
+                    probs = self.classifier.score_clip(item)
+                    inference_ms = (self._clock() - started_s) * 1000.0
+                    captured_s = item.captured_s if item.captured_s is not None else self._clock()
+                    scored = Scored(*item.span_s(fps), captured_s, probs, self.skipped, inference_ms, Mode.windows)
+                    self._results.put(scored)
+                    continue
+                if state is None or item.state != state.number:
+                    self._emit(state, self._end_state(state, item.state), started_s)
+                    state = StreamState(self.classifier, item.state, item.origin_s, item.total_frames)
+                ready = state.push(item)
+                if item.last:
+                    ready += self._flush(state, item.tail)
+                self._emit(state, ready, started_s)
         except BaseException as e:  # noqa: BLE001 -- handed to the caller's thread, which raises it
             self._results.put(e)
         finally:
             self._results.put(_END)
 
-    def _infer_windows(self) -> None:
-        handover, fps = self._handover, self.classifier.spec.frame_rate
-        while (clip := handover.get()) is not None:
-            assert isinstance(clip, Clip)
-            started_s = self._clock()
-            probs = self.classifier.score_clip(clip)
-            inference_ms = (self._clock() - started_s) * 1000.0
-            captured_s = clip.captured_s if clip.captured_s is not None else self._clock()
-            self._results.put(Scored(*clip.span_s(fps), captured_s, probs, handover.skipped, inference_ms))
-
-    def _infer_stream(self) -> None:
-        state: StreamState | None = None
-        while (block := self._handover.get()) is not None:
-            assert isinstance(block, Block)
-            started_s = self._clock()
-            if state is None or block.state != state.number:
-                self._emit(state, self._end_state(state, block.state), started_s)
-                state = StreamState(self.classifier, block.state, block.origin_s, block.total_frames)
-            ready = state.push(block)
-            if block.last:
-                ready += self._flush(state, block.tail)
-            self._emit(state, ready, started_s)
-
     def _end_state(self, state: StreamState | None, next_number: int) -> list[tuple[Window, np.ndarray, float]]:
         """Close ``state`` before state ``next_number`` begins: flushed after a reopened stream,
         abandoned after a dropped backlog (its lost windows, and those of any state dropped whole
         in between, counted as skipped)."""
-        assert isinstance(self._feed, BlockFeed)
-        dropped = self._feed.dropped_frames
+        assert self._block_feed is not None
+        dropped = self._block_feed.dropped_frames
         ready: list[tuple[Window, np.ndarray, float]] = []
         if state is not None:
             if state.number in dropped:
-                self._stream_skipped += state.lost(dropped.pop(state.number))
+                if not state.reported:
+                    self._fallback.set()  # dropped before its first window: it will not keep up
+                self._abandon(state)
             else:
                 ready = self._flush(state, tail=False)
         for number in range((state.number + 1) if state is not None else 0, next_number):
+            self._fallback.set()  # a state dropped whole
             clf = self.classifier
             lost = windows_completed(Windower(clf.window_frames, clf.hop_frames), dropped.pop(number, 0))
             self._stream_skipped += lost
         return ready
+
+    def _abandon(self, state: StreamState) -> None:
+        """Count the windows of ``state`` that will never be scored."""
+        assert self._block_feed is not None
+        self._stream_skipped += state.lost(self._block_feed.dropped_frames.pop(state.number, 0))
 
     def _flush(self, state: StreamState, tail: bool) -> list[tuple[Window, np.ndarray, float]]:
         try:
@@ -763,4 +826,4 @@ class Watch:
         fps = self.classifier.spec.frame_rate
         for window, probs, captured_s in ready:
             start_s, end_s = state.origin_s + window.start_s(fps), state.origin_s + window.end_s(fps)
-            self._results.put(Scored(start_s, end_s, captured_s, probs, self._stream_skipped, inference_ms))
+            self._results.put(Scored(start_s, end_s, captured_s, probs, self.skipped, inference_ms, Mode.stream))
