@@ -6,7 +6,9 @@ once per mode and repetition, in turn (stream, windows, stream, windows, ...), a
 they are printed. Per run: latency (capture of the window's last frame to its result, as the JSON
 reports it: median, p90, max), windows classified and skipped (and their share), the model's time
 per call, capture fps, CPU seconds of the watcher per second of video, and the load average before
-and after. The CPU (model, cores, avx2/avx512/amx flags) is printed first.
+and after. The CPU (model, cores, avx2/avx512/amx flags) is printed first. ``--cpu-per-call`` also
+measures, in-process, the CPU seconds of one model call in each mode (a 32-frame block, a 64-frame
+window): what each needs per 1.28 s of video to keep real time, however loaded the machine is.
 
 Stream mode needs the model's streaming form beside it: when the model has none (the checkout's
 ``models/i3d_kinetics400.onnx`` from the torch export has none), it is converted once from the
@@ -14,7 +16,7 @@ I3D weights into ``--cache`` (a link to the model and ``<name>.stream.onnx`` bes
 ``tests/test_stream_mode.py`` does.
 
     python scripts/bench_watch.py --seconds 50 --repeat 2
-    python scripts/bench_watch.py --provider cpu --modes stream,windows
+    python scripts/bench_watch.py --provider cpu --modes stream,windows --cpu-per-call
 
 Prints one JSON object per run as it ends, then a Markdown table.
 """
@@ -138,6 +140,50 @@ def run_watch(url: str, mode: str, args: argparse.Namespace, model: Path) -> dic
     }
 
 
+def cpu_per_call(model: Path, provider: str, precision: str, calls: int = 4) -> dict[str, object]:
+    """CPU seconds of one model call in each mode, in this process, on random frames: a stream block
+    (after the first call, which takes more frames) and a window. What each mode needs to keep real
+    time is that per 1.28 s of video (a block, a hop), whatever else shares the machine."""
+    import resource as res
+
+    import numpy as np
+
+    from vidclass import Classifier
+    from vidclass.convert.stream_runtime import StreamingI3D
+
+    def cpu_s() -> float:
+        usage = res.getrusage(res.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+
+    clf = Classifier(model, provider=provider, precision=precision, mode="stream")
+    session = clf.stream_session
+    assert session is not None
+    block, window = clf.recipe.chunk_frames, clf.window_frames
+    frames = np.random.default_rng(0).uniform(-1, 1, (block * (calls + 4), 224, 224, 3)).astype(np.float32)
+    runtime = StreamingI3D(session.run, session.stream, clf.spec, block)
+    runtime.start(None)
+    stream, start = [], 0
+    while len(stream) < calls:
+        before, calls_before = cpu_s(), runtime.calls
+        runtime.push(frames[start : start + block])
+        start += block
+        if runtime.calls == calls_before + 1 and calls_before > 0:  # one regular call
+            stream.append(cpu_s() - before)
+    windows = []
+    for i in range(calls):
+        before = cpu_s()
+        clf.session.run(frames[np.newaxis, i * block : i * block + window])
+        windows.append(cpu_s() - before)
+    return {
+        "provider": clf.session.provider,
+        "stream_cpu_s_per_block": [round(x, 2) for x in stream],
+        "windows_cpu_s_per_window": [round(x, 2) for x in windows],
+        "block_frames": block,
+        "window_frames": window,
+        "loadavg": round(os.getloadavg()[0], 2),
+    }
+
+
 def print_table(runs: list[dict[str, object]], cpu: dict[str, object]) -> None:
     print(f"\nCPU: {cpu['model']}, {cpu['cores']} cores, flags {cpu['flags']}")
     header = ("mode", "latency ms median / p90 / max", "windows", "skipped (share)", "model ms/call", "capture fps",
@@ -167,6 +213,9 @@ def main() -> None:
     parser.add_argument("--provider", default="auto")
     parser.add_argument("--precision", default="fp32")
     parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument(
+        "--cpu-per-call", action="store_true", help="also measure CPU seconds per model call of each mode, in-process"
+    )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
     if unknown := set(modes) - set(MODES):
@@ -187,6 +236,8 @@ def main() -> None:
             print(json.dumps(run), flush=True)
             runs.append(run)
     print_table(runs, cpu)
+    if args.cpu_per_call:
+        print(json.dumps({"cpu_per_call": cpu_per_call(model, args.provider, args.precision)}), flush=True)
 
 
 if __name__ == "__main__":
