@@ -21,12 +21,14 @@ become final is scored from the per-step timeline exactly as files are
 (:func:`vidclass.dense.window_score`): a window ``[a, b)`` is final once the next step to come is
 centred at or after ``b``, that is once the frames up to about ``b`` plus half the receptive field
 (the *look-ahead*, :func:`look_ahead_frames`: 53 frames, 2.12 s for I3D, from the model's metadata)
-have been through the network. A file passes its container's frame count, so that the grid is one
-pass's and, with ``realtime=False``, the windows' scores equal ``predict``'s; a live stream has no
-length (``total_frames=None``: the grid of a length that is a multiple of the stride). A container
-that was wrong about its length keeps the announced grid and is flushed at its real end
-(``predict`` makes a second pass instead; live, there is none). A reopened stream flushes the state
-(its last windows are scored with the padding after the end) and starts a new one.
+have been through the network. A file is streamed on the grid of its length, so that the steps are one
+pass's: with ``realtime=False`` its output frames are counted first (a decode without
+preprocessing), so the windows' scores equal ``predict``'s even where the container is wrong about
+the length; in real time it takes its container's frame count (a wrong one keeps that grid and is
+flushed at the real end: ``predict`` makes a second pass instead; live, there is none). A live
+stream has no length (``total_frames=None``: the grid of a length that is a multiple of the stride).
+A reopened stream flushes the state (its last windows are scored with the padding after the end)
+and starts a new one.
 
 *Falling behind.* The state cannot skip frames inside itself, so in real time the backlog holds at
 most a window, its look-ahead and a block (:func:`backlog_blocks`: 5 blocks, 6.4 s for I3D). When a
@@ -65,6 +67,7 @@ from collections import deque
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
+from pathlib import Path
 from typing import Generic, NamedTuple, Protocol, TypeVar
 
 import cv2
@@ -79,7 +82,7 @@ from ..preprocess import stack_window
 from ..results import LabelScore, LiveResult, WatchSummary
 from ..sampling import Window, Windower
 from ..settings import Mode
-from ..sources import Frame
+from ..sources import Frame, VideoFile
 
 log = logging.getLogger("vidclass")
 
@@ -391,7 +394,8 @@ class BlockFeed:
         self.block_frames = classifier.recipe.chunk_frames
         self.dropped_frames: dict[int, int] = {}
         self.restarts = 0
-        self._total_frames = total_frames
+        #: The length of the first state's grid (a file's), None for a live source.
+        self.total_frames = total_frames
         self._frames: OutputFrames | None = None
         self._state = -1
         self._state_origin_s = 0.0
@@ -441,7 +445,7 @@ class BlockFeed:
             self._times,
             self._state,
             self._state_origin_s,
-            self._total_frames if self._state == 0 else None,
+            self.total_frames if self._state == 0 else None,
             last,
             tail,
         )
@@ -556,6 +560,16 @@ class Watch:
             getattr(self.source, "header_frames", None), getattr(self.source, "nominal_fps", None), spec.frame_rate
         )
         return None if guess is None else max(guess, spec.min_frames)
+
+    def _counted_frames(self, path: Path) -> int:
+        """A file's output frame count from its frames' timestamps, as ``predict`` counts a file whose
+        container does not say (at least the model's minimum)."""
+        spec = self.classifier.spec
+        with VideoFile(path) as counting:
+            count = dense.count_output_frames(
+                (f.time_s for f in counting), lambda: counting.duration_s, spec.frame_rate
+            )
+        return max(count, spec.min_frames)
 
     # -- the caller's side ----------------------------------------------------------------------
 
@@ -697,6 +711,10 @@ class Watch:
 
     def _read(self, frames: Iterator[Frame]) -> None:
         feed = self._feed
+        if isinstance(feed, BlockFeed) and not self.realtime and isinstance(self.source, VideoFile):
+            # Every window as fast as possible: the grid of the real length, counted first (a decode
+            # without preprocessing), so that the scores are predict's even where the container is wrong.
+            feed.total_frames = self._counted_frames(self.source.path)
         segment = None
         paced_origin_s: float | None = None
         for frame in frames:
