@@ -125,7 +125,8 @@ def watch(
     network once, block by block, and each window is scored as soon as the frames it depends on have
     been through (its last frame plus half the network's receptive field). Windows mode: each window
     is classified on its own as soon as its last frame has arrived. When the model is slower than
-    real time, windows are skipped (and counted), never frames inside a window. On a
+    real time, windows are skipped (and counted), never frames inside a window; stream mode that
+    cannot keep up at all goes on in windows mode, and says so. On a
     terminal the view is redrawn with each result; otherwise one line per window, or one JSON
     object with --json. It stops at the end of a file, after --duration or --max-windows, or on
     Ctrl-C, and says how it went on stderr.
