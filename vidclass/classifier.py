@@ -350,7 +350,7 @@ class Classifier:
         return StreamScorer(self) if self.stream_session is not None else FileScorer(self)
 
     def score_clip(self, clip: Clip) -> np.ndarray:
-        """One window's class probabilities (what ``watch`` shows for each window)."""
+        """One window's class probabilities, the window run on its own (``watch`` in windows mode)."""
         return scores.window_probabilities(self.score(clip))
 
     def assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
