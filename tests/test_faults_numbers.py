@@ -16,7 +16,6 @@ import onnx
 import pytest
 from onnx import TensorProto, helper
 from synthetic import TINY_SPEC, VIDCLASS, invoke, solid_frames, write_video
-from test_stream_mode import stream_model  # noqa: F401 -- the real model with its streaming form
 
 from vidclass import Classifier, ClipResult, ErrorResult, run
 from vidclass.errors import InputError, NonFiniteError

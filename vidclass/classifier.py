@@ -350,7 +350,7 @@ class Classifier:
         return StreamScorer(self) if self.stream_session is not None else FileScorer(self)
 
     def score_clip(self, clip: Clip) -> np.ndarray:
-        """One window's class probabilities (what ``watch`` shows for each window).
+        """One window's class probabilities, the window run on its own (``watch`` in windows mode).
 
         Raises :class:`NonFiniteError` when the model produced NaN or Inf for it.
         """
@@ -359,7 +359,7 @@ class Classifier:
             probs = scores.window_probabilities(logits)
         for values in (logits, probs):
             if (what := scores.non_finite(values)) is not None:
-                raise NonFiniteError(self._non_finite(what, clip.window))
+                raise NonFiniteError(self.non_finite_message(what, clip.window))
         return probs
 
     def assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
@@ -388,9 +388,10 @@ class Classifier:
     def _check_finite(self, source: str, values: np.ndarray, window: Window) -> None:
         """Raise :class:`InputError` for ``source`` when ``values`` (of ``window``) hold NaN or Inf."""
         if (what := scores.non_finite(values)) is not None:
-            raise InputError(source, self._non_finite(what, window))
+            raise InputError(source, self.non_finite_message(what, window))
 
-    def _non_finite(self, what: str, window: Window) -> str:
+    def non_finite_message(self, what: str, window: Window) -> str:
+        """The words for NaN or Inf where ``window``'s scores belong (a file's error, or ``watch`` ending)."""
         fps = self.spec.frame_rate
         span = f"{window.start_s(fps):.2f}-{window.end_s(fps):.2f} s"
         return f"the model produced {what} for the frames at {span} (not a score)"

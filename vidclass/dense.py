@@ -275,6 +275,17 @@ class DenseScores:
     step_centres: np.ndarray
 
 
+def window_score(step_logits: np.ndarray, centres: np.ndarray, window: Window) -> np.ndarray:
+    """A window's probabilities on the per-step timeline: the softmax of the mean logits of the steps
+    whose field is centred inside it (``centres``: each step's centre frame, as ``step_logits``' rows).
+    The one definition, for files (:func:`dense_scores`) and for ``watch`` on the streaming state."""
+    inside = (centres >= window.start) & (centres < window.stop)
+    if not inside.any():  # a window narrower than a step: the step nearest its middle
+        inside = np.zeros_like(inside)
+        inside[int(np.argmin(np.abs(centres - (window.start + window.stop) / 2)))] = True
+    return scores.softmax(step_logits[inside].mean(axis=0))
+
+
 def dense_scores(
     step_logits: np.ndarray, n_frames: int, geometry: Geometry, window_frames: int, hop_frames: int,
     min_frames: int = 1,
@@ -283,13 +294,7 @@ def dense_scores(
     run_length = max(n_frames, min_frames)
     centres = geometry.step_centres(run_length, step_logits.shape[0])
     windows = plan_windows(n_frames, window_frames, hop_frames)
-    window_probs = []
-    for window in windows:
-        inside = (centres >= window.start) & (centres < window.stop)
-        if not inside.any():  # a window narrower than a step: the step nearest its middle
-            inside = np.zeros_like(inside)
-            inside[int(np.argmin(np.abs(centres - (window.start + window.stop) / 2)))] = True
-        window_probs.append(scores.softmax(step_logits[inside].mean(axis=0)))
+    window_probs = [window_score(step_logits, centres, window) for window in windows]
     clip_probs = scores.softmax(step_logits.mean(axis=0))
     return DenseScores(windows, window_probs, clip_probs, step_logits, centres)
 

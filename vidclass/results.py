@@ -188,6 +188,8 @@ class LiveResult:
     #: Frames per second the source delivered lately (None before two frames).
     capture_fps: float | None
     provider: str
+    #: How the model ran: "stream" (its state carried from block to block) or "windows".
+    mode: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -203,6 +205,7 @@ class LiveResult:
             "skipped": self.skipped,
             "capture_fps": None if self.capture_fps is None else _r(self.capture_fps, 2),
             "provider": self.provider,
+            "mode": self.mode,
         }
 
 
@@ -220,6 +223,12 @@ class WatchSummary:
     latency_ms_max: float | None
     #: "end of video", "duration reached", "max windows reached", "interrupted", ... (None: running).
     stopped: str | None
+    #: How the model ran ("stream" or "windows"), and, in stream mode, how many times a backlog the
+    #: model could not catch up with was dropped and the state started again.
+    mode: str | None = None
+    restarts: int = 0
+    #: Stream mode that could not keep up went on in windows mode from this second of the source.
+    fallback_s: float | None = None
 
     @property
     def skipped_share(self) -> float:
@@ -238,4 +247,7 @@ class WatchSummary:
             "latency_ms_median": None if self.latency_ms_median is None else _r(self.latency_ms_median, 1),
             "latency_ms_max": None if self.latency_ms_max is None else _r(self.latency_ms_max, 1),
             "stopped": self.stopped,
+            "mode": self.mode,
+            "restarts": self.restarts,
+            "fallback_s": None if self.fallback_s is None else _r(self.fallback_s),
         }

@@ -55,7 +55,7 @@ class Mode(str, enum.Enum):
     ``dense``: the same one pass, computed in overlapping chunks of the ordinary model (see
     :mod:`vidclass.dense`; about 1.6 times the work of ``stream`` on a long video).
     ``windows``: each window run on its own (the model's own padding at every window edge): what
-    vidclass did before the one-pass modes, and what ``watch`` shows.
+    vidclass did before the one-pass modes. ``watch`` runs ``stream`` or ``windows``.
     ``auto``: ``stream`` when the model has its streaming form beside it (a provisioned model does),
     else ``windows``.
     """

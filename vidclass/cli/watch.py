@@ -75,6 +75,15 @@ def watch(
     verbose: VerboseOption = False,
     window: WindowOption = None,
     hop: HopOption = None,
+    mode: Annotated[
+        Mode,
+        value(
+            "--mode", metavar="auto|stream|windows", panel=WINDOWS,
+            help="stream: every frame through the network once, block by block, the network's state carried "
+            "between blocks (auto picks it when the model's streaming form is there, else windows); windows: "
+            "each window through the network on its own.",
+        ),
+    ] = Mode.auto,
     smooth: Annotated[
         int,
         value(
@@ -112,8 +121,12 @@ def watch(
 ) -> None:
     """Classify what a camera, a stream or a video file shows, live.
 
-    Each window is classified as soon as its last frame has arrived. When the model is slower
-    than real time, whole windows are skipped (and counted), never frames inside a window. On a
+    Stream mode (the default with a streaming form beside the model): every frame goes through the
+    network once, block by block, and each window is scored as soon as the frames it depends on have
+    been through (its last frame plus half the network's receptive field). Windows mode: each window
+    is classified on its own as soon as its last frame has arrived. When the model is slower than
+    real time, windows are skipped (and counted), never frames inside a window; stream mode that
+    cannot keep up at all goes on in windows mode, and says so. On a
     terminal the view is redrawn with each result; otherwise one line per window, or one JSON
     object with --json. It stops at the end of a file, after --duration or --max-windows, or on
     Ctrl-C, and says how it went on stderr.
@@ -140,7 +153,7 @@ def watch(
             raise UsageError(f"--output {output}: watch writes JSON Lines; name the file .jsonl")
         settings = Settings(
             model=model, provider=provider, precision=precision, threads=threads, window_frames=window,
-            hop_frames=hop, top_k=top_k, mode=Mode.windows,  # live: each window as it completes (engines/watch.py)
+            hop_frames=hop, top_k=top_k, mode=mode,
         )
         classifier = Classifier(settings=settings)
         records = open_output(output, top_k, force=force) if output is not None else None

@@ -445,10 +445,17 @@ def finish_model(
 def build_model(flat_weights: Mapping[str, np.ndarray], spec: ModelSpec) -> onnx.ModelProto:
     """The one-pass model: ``video`` ``[N, T, 224, 224, 3]`` -> ``logits`` ``[N, T', classes]``, with
     ``spec`` in the metadata. Pure: no I/O; the same arrays and spec give the same serialized bytes."""
+    return one_pass_model(fold_all(flat_weights, input_extent(spec), spec.num_classes), spec)
+
+
+def one_pass_model(
+    params: Mapping[str, FoldedConv], spec: ModelSpec, layers: Sequence[Layer] = NETWORK
+) -> onnx.ModelProto:
+    """:func:`build_model` from folded convolutions, for a layer table (I3D's by default; the tests
+    build small networks of the same kinds of layer, with their streaming form, this way)."""
     extent = input_extent(spec)
-    params = fold_all(flat_weights, extent, spec.num_classes)
     graph = GraphBuilder()
-    x, last = walk(NETWORK, OnePassWriter(graph, params), to_ncthw(graph), extent, spec.num_classes)
+    x, last = walk(layers, OnePassWriter(graph, params), to_ncthw(graph), extent, spec.num_classes)
     head_to_logits(graph, x, last, OUTPUT_NAME)
     output = helper.make_tensor_value_info(OUTPUT_NAME, TensorProto.FLOAT, ["batch", "steps", spec.num_classes])
     doc = (
@@ -488,6 +495,7 @@ __all__ = [
     "build_spec",
     "fold_all",
     "load_labels",
+    "one_pass_model",
     "output_steps",
     "same_pads",
     "walk",

@@ -47,6 +47,7 @@ from .i3d import (
     Extent,
     FoldedConv,
     GraphBuilder,
+    Layer,
     OnePassWriter,
     Pool,
     Unit,
@@ -239,34 +240,45 @@ class _FieldWriter:
         return name
 
 
-def time_field(total_frames: int, extent: Extent, num_classes: int) -> tuple[int, int, int]:
+def time_field(
+    total_frames: int, extent: Extent, num_classes: int, layers: Sequence[Layer] = NETWORK
+) -> tuple[int, int, int]:
     """(frames per output step, frames one step depends on, first frame of step 0) for a pass over
     ``total_frames`` frames; the first frame is negative when step 0 reaches into the padding."""
     writer = _FieldWriter(total_frames)
-    last, _ = walk(NETWORK, writer, "", extent, num_classes)
+    last, _ = walk(layers, writer, "", extent, num_classes)
     field = writer.fields[last]
     return field.jump, field.size, field.start
 
 
-def stream_geometry(extent: Extent, num_classes: int) -> tuple[int, int, tuple[int, ...]]:
+def stream_geometry(
+    extent: Extent, num_classes: int, layers: Sequence[Layer] = NETWORK
+) -> tuple[int, int, tuple[int, ...]]:
     """Stride and field in frames, and the first frame of step 0 for each residue of ``N`` modulo the stride."""
-    stride, field, _ = time_field(1, extent, num_classes)
+    stride, field, _ = time_field(1, extent, num_classes, layers)
     # A long pass of each residue: "SAME" padding depends on the residue alone once N >= stride.
-    firsts = tuple(time_field(8 * stride + r, extent, num_classes)[2] for r in range(stride))
+    firsts = tuple(time_field(8 * stride + r, extent, num_classes, layers)[2] for r in range(stride))
     return stride, field, firsts
 
 
 def build_streaming_model(flat_weights: Mapping[str, np.ndarray], spec: ModelSpec) -> onnx.ModelProto:
     """The streaming I3D for ``spec`` (inputs ``video``, ``flush`` and the states; outputs ``logits``
     and the new states), its :class:`StreamSpec` in the metadata next to ``spec``. Pure, deterministic."""
+    return streaming_model(fold_all(flat_weights, input_extent(spec), spec.num_classes), spec)
+
+
+def streaming_model(
+    params: Mapping[str, FoldedConv], spec: ModelSpec, layers: Sequence[Layer] = NETWORK
+) -> onnx.ModelProto:
+    """:func:`build_streaming_model` from folded convolutions, for a layer table (I3D's by default;
+    the tests build small networks with both forms this way, see ``one_pass_model``)."""
     extent = input_extent(spec)
-    params = fold_all(flat_weights, extent, spec.num_classes)
     graph = GraphBuilder()
     video = to_ncthw(graph)
     writer = StreamingWriter(graph, params, video, extent)
-    x, last = walk(NETWORK, writer, video, extent, spec.num_classes)
+    x, last = walk(layers, writer, video, extent, spec.num_classes)
     head_to_logits(graph, x, last, OUTPUT_NAME)
-    stride, field, firsts = stream_geometry(extent, spec.num_classes)
+    stride, field, firsts = stream_geometry(extent, spec.num_classes, layers)
     if stride != spec.temporal_stride:
         raise ModelError(f"the network's time stride is {stride}, the spec says {spec.temporal_stride}")
     stream = StreamSpec(
@@ -347,6 +359,7 @@ __all__ = [
     "build_streaming_model",
     "is_temporal",
     "stream_geometry",
+    "streaming_model",
     "streaming_run",
     "time_field",
 ]

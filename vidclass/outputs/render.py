@@ -256,8 +256,14 @@ def watch_summary(summary: WatchSummary, *, style: str = "dim", prefix: str = ""
     phrases.append(f"{_plural(summary.windows, 'window')} classified in {summary.seconds:.1f} s of video")
     skipped = summary.skipped
     phrases.append(f"{skipped} skipped ({summary.skipped_share:.0%})" if skipped else "none skipped")
+    if summary.restarts:
+        phrases.append(f"stream restarted {_plural(summary.restarts, 'time')} (fell behind)")
+    if summary.fallback_s is not None:
+        phrases.append(f"windows mode from {clock(summary.fallback_s)} (stream could not keep up)")
     if summary.latency_ms_median is not None and summary.latency_ms_max is not None:
         phrases.append(f"latency {summary.latency_ms_median:.0f} ms median, {summary.latency_ms_max:.0f} ms max")
+    if summary.mode is not None:
+        phrases.append(f"{summary.mode} mode")
     return Packed(phrases, style=style)
 
 
