@@ -508,8 +508,8 @@ def accuracy(clips_dir: Path, only: list[str] | None) -> list[dict]:
     probs: dict[str, dict[str, np.ndarray]] = {}
     rows = []
     for name, options in ACCURACY_VARIANTS.items():
-        if only and name not in only and not name.startswith("ORT fp32 "):
-            continue
+        if only and name not in only and name not in {f"ORT fp32 {ACCURACY_VARIANTS[n]['mode']}" for n in only}:
+            continue  # neither asked for nor the reference of one that was
         options = dict(options)
         fps_factor = options.pop("fps_factor", None)
         try:
@@ -662,9 +662,10 @@ def main(argv: list[str] | None = None) -> int:
         MODEL = args.model
         worker(args.worker, args.video)
         return 0
-    unknown = [n for n in args.variants or () if n not in VARIANTS and n not in ACCURACY_VARIANTS]
+    known = ACCURACY_VARIANTS if args.accuracy else VARIANTS
+    unknown = [n for n in args.variants or () if n not in known]
     if unknown:
-        parser.error(f"unknown variant {', '.join(unknown)} (known: {', '.join(VARIANTS)})")
+        parser.error(f"unknown variant {', '.join(unknown)} (known: {', '.join(known)})")
     model = find_model(args.model)
     if model is None:
         print("error: no model: give --model, set $VIDCLASS_MODEL, or run `vidclass models pull`", file=sys.stderr)
