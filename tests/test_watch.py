@@ -247,7 +247,8 @@ def test_stream_window_of_nan_steps_ends_the_watch(
     video = write_video(tmp_path / "v.avi", solid_frames(RGB * 3), 10)
     clf = Classifier(tiny_stream_model, chunk_frames=8)
     assert clf.mode is Mode.stream
-    with pytest.raises(NonFiniteError, match=r"^the model produced NaN for the frames at 0\.00-\d\.\d\d s \(not a score\)$"):
+    said = r"^the model produced NaN for the frames at 0\.00-\d\.\d\d s \(not a score\)$"
+    with pytest.raises(NonFiniteError, match=said):
         watch_all(clf, video, realtime=False)
 
 

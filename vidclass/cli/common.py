@@ -27,7 +27,7 @@ from ..engines import Engine
 from ..errors import Terminated, VidclassError, interruption
 from ..outputs.render import error_line, line
 from ..outputs.report import RunInfo
-from ..settings import Precision, Provider
+from ..settings import Mode, Precision, Provider
 
 
 class _ResultConsole(Console):
@@ -102,6 +102,22 @@ HopOption = Annotated[
         help="Frames from one window's start to the next (default: the model's; I3D: 32).",
     ),
 ]
+def _mode_option(*modes: str) -> Any:
+    """``--mode`` for a command that runs ``modes`` (after auto); one wording for every command."""
+    said = {
+        "stream": "stream: one pass, every frame through the network once, block by block, the network's state "
+        "carried between blocks (auto picks it when the model's streaming form is there, else windows)",
+        "dense": "dense: the same pass in overlapping chunks",
+        "windows": "windows: each window through the network on its own",
+    }
+    words = "; ".join(said[mode] for mode in modes) + "."
+    return Annotated[Mode, value("--mode", metavar="|".join(("auto", *modes)), panel=WINDOWS, help=words)]
+
+
+#: ``predict``: files, every mode.
+ModeOption = _mode_option("stream", "dense", "windows")
+#: ``watch``: a live source has no dense chunks.
+LiveModeOption = _mode_option("stream", "windows")
 ProviderOption = Annotated[
     Provider,
     value(

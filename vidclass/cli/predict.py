@@ -29,6 +29,7 @@ from .common import (
     EngineOption,
     HopOption,
     ModelOption,
+    ModeOption,
     PrecisionOption,
     ProviderOption,
     QuietOption,
@@ -95,15 +96,7 @@ def predict(
     verbose: VerboseOption = False,
     window: WindowOption = None,
     hop: HopOption = None,
-    mode: Annotated[
-        Mode,
-        value(
-            "--mode", metavar="auto|stream|dense|windows", panel=WINDOWS,
-            help="stream: one pass, every frame through the network once, block by block (auto picks it when "
-            "the model's streaming form is there, else windows); dense: the same pass in overlapping chunks; "
-            "windows: each window through the network on its own.",
-        ),
-    ] = Mode.auto,
+    mode: ModeOption = Mode.auto,
     chunk_frames: Annotated[
         int | None,
         value(

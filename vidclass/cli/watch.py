@@ -21,6 +21,7 @@ from .common import (
     SOURCE,
     WINDOWS,
     HopOption,
+    LiveModeOption,
     ModelOption,
     PrecisionOption,
     ProviderOption,
@@ -75,15 +76,7 @@ def watch(
     verbose: VerboseOption = False,
     window: WindowOption = None,
     hop: HopOption = None,
-    mode: Annotated[
-        Mode,
-        value(
-            "--mode", metavar="auto|stream|windows", panel=WINDOWS,
-            help="stream: every frame through the network once, block by block, the network's state carried "
-            "between blocks (auto picks it when the model's streaming form is there, else windows); windows: "
-            "each window through the network on its own.",
-        ),
-    ] = Mode.auto,
+    mode: LiveModeOption = Mode.auto,
     smooth: Annotated[
         int,
         value(
