@@ -587,6 +587,26 @@ def test_models_verify(home: Path, converted: list[Path], fake_weights: Path, mo
     assert json.loads(models("list", "--json").stdout)[0]["verified"] == "changed"
 
 
+def test_an_infinite_self_check_difference_is_strict_json(
+    home: Path, converted: list[Path], fake_weights: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A check that could not compare (a wrong output shape counts as an infinite difference) is null
+    in the provenance record and in ``models list --json``, never ``Infinity`` (not JSON), and reads
+    back as failed."""
+    provision.provision_model()
+    monkeypatch.setattr(provision, "self_check", _self_check(float("inf")))
+    assert models("verify").exit_code == 3
+    def strict(constant: str) -> None:
+        raise AssertionError(f"{constant} is not JSON")
+
+    on_disk = json.loads(provision.record_path(user_model()).read_text(), parse_constant=strict)
+    assert on_disk["self_check_max_diff"] is None and on_disk["verified"] is False
+    record = provision.read_record(user_model())
+    assert record is not None and record.self_check_max_diff == float("inf") and not record.verified
+    (entry,) = json.loads(models("list", "--json").stdout, parse_constant=strict)
+    assert entry["verified"] == "failed" and entry["self_check_max_diff"] is None
+
+
 def test_models_verify_a_model_it_cannot_run_is_one_line(home: Path, tiny_model: Path) -> None:
     # The tiny model's 32x32 input: the 224x224 check cannot run it.
     result = models("verify", str(tiny_model))

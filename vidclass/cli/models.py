@@ -10,7 +10,6 @@ offline without weights).
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
@@ -23,7 +22,7 @@ from rich.table import Table
 from ..errors import VidclassError
 from ..outputs.render import error_line, line, warning_line
 from ..store import resolve_model, user_models_dir
-from ..text import for_terminal
+from ..text import for_json, for_terminal
 
 if TYPE_CHECKING:
     from ..store.provision import ModelEntry
@@ -113,7 +112,7 @@ def list_command(
 
     entries = list_models()
     if as_json:
-        sys.stdout.write(json.dumps([e.to_dict() for e in entries], indent=2, ensure_ascii=False) + "\n")
+        sys.stdout.write(for_json([e.to_dict() for e in entries], indent=2) + "\n")
     elif entries:
         _stdout.print(models_view(entries), crop=False)
     if not entries:

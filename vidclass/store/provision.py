@@ -23,6 +23,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import math
 import os
 import sys
 import tempfile
@@ -94,11 +95,20 @@ class ModelRecord:
     licences: tuple[str, ...]
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self) | {"licences": list(self.licences)}
+        # Strict JSON: a self-check that failed on shape counts an infinite difference, written as null.
+        diff = _finite(self.self_check_max_diff)
+        return asdict(self) | {"licences": list(self.licences), "self_check_max_diff": diff}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelRecord:
-        return cls(**{**data, "licences": tuple(data["licences"])})
+        diff = data.get("self_check_max_diff")
+        diff = math.inf if diff is None else diff
+        return cls(**{**data, "licences": tuple(data["licences"]), "self_check_max_diff": diff})
+
+
+def _finite(value: float | None) -> float | None:
+    """``value``, or None where JSON has no number for it (NaN, infinity)."""
+    return value if value is not None and math.isfinite(value) else None
 
 
 @dataclass(frozen=True)
@@ -302,7 +312,7 @@ class ModelEntry:
             "source": self.source,
             "licences": [{"spdx": x.spdx, "covers": x.covers, "text": str(x.path())} for x in self.licences],
             "verified": self.verified,
-            "self_check_max_diff": self.self_check_max_diff,
+            "self_check_max_diff": _finite(self.self_check_max_diff),
         }
 
 
