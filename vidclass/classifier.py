@@ -358,16 +358,21 @@ class Classifier:
         with np.errstate(over="ignore", invalid="ignore"):  # checked here (see assemble)
             probs = scores.window_probabilities(logits)
         for values in (logits, probs):
-            if (what := scores.non_finite(values)) is not None:
-                raise NonFiniteError(self.non_finite_message(what, clip.window))
+            self.check_finite(values, clip.window)
         return probs
 
     def assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
         """The result of one file from its scored clips, in the order they were cut (clips of an
         earlier dense pass than ``facts.generation`` are ignored)."""
         scored = [(meta, logits) for meta, logits in scored if meta.generation == facts.generation]
+        try:
+            return self._assemble(facts, scored)
+        except NonFiniteError as e:  # that input's error: the other inputs of a run go on
+            raise InputError(facts.name, str(e)) from e
+
+    def _assemble(self, facts: SourceFacts, scored: Sequence[Scored]) -> ClipResult:
         for meta, logits in scored:  # the first clip the model failed on names where
-            self._check_finite(facts.name, logits, meta.window)
+            self.check_finite(logits, meta.window)
         # Finite logits can still overflow on the way (a mean of huge float32 values is Inf): numpy's
         # warning about it would be noise on stderr, as the probabilities are checked below.
         with np.errstate(over="ignore", invalid="ignore"):
@@ -382,19 +387,16 @@ class Classifier:
                 windows = [meta.window for meta, _ in scored]
                 window_probs, clip_probs = [scores.window_probabilities(logits) for _, logits in scored], None
         for window, probs in zip(windows, window_probs, strict=True):
-            self._check_finite(facts.name, probs, window)
+            self.check_finite(probs, window)
         return self._result(facts, windows, window_probs, clip_probs)
 
-    def _check_finite(self, source: str, values: np.ndarray, window: Window) -> None:
-        """Raise :class:`InputError` for ``source`` when ``values`` (of ``window``) hold NaN or Inf."""
+    def check_finite(self, values: np.ndarray, window: Window) -> None:
+        """Raise :class:`NonFiniteError` when ``values`` (``window``'s logits or probabilities) hold NaN
+        or Inf: not a score. The one check for files (:meth:`assemble`) and ``watch``, in every mode."""
         if (what := scores.non_finite(values)) is not None:
-            raise InputError(source, self.non_finite_message(what, window))
-
-    def non_finite_message(self, what: str, window: Window) -> str:
-        """The words for NaN or Inf where ``window``'s scores belong (a file's error, or ``watch`` ending)."""
-        fps = self.spec.frame_rate
-        span = f"{window.start_s(fps):.2f}-{window.end_s(fps):.2f} s"
-        return f"the model produced {what} for the frames at {span} (not a score)"
+            fps = self.spec.frame_rate
+            span = f"{window.start_s(fps):.2f}-{window.end_s(fps):.2f} s"
+            raise NonFiniteError(f"the model produced {what} for the frames at {span} (not a score)")
 
     # -- one file, here ---------------------------------------------------------------------------
 

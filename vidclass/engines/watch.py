@@ -77,7 +77,7 @@ from .. import dense, scores
 from ..classifier import Classifier
 from ..clips import Clip, ClipCutter, OutputFrames
 from ..convert.stream_runtime import StreamingI3D, StreamLengthMismatch
-from ..errors import InputError, NonFiniteError, UsageError
+from ..errors import InputError, UsageError
 from ..preprocess import stack_window
 from ..results import LabelScore, LiveResult, WatchSummary
 from ..sampling import Window, Windower
@@ -321,8 +321,7 @@ class StreamState:
             window = self.pending.popleft()
             with np.errstate(over="ignore", invalid="ignore"):  # checked on the next line
                 probs = dense.window_score(self.steps, centres, window)
-            if (what := scores.non_finite(probs)) is not None:
-                raise NonFiniteError(self.classifier.non_finite_message(what, window))
+            self.classifier.check_finite(probs, window)
             ready.append((window, probs, self.captured[window.stop - 1 - self.first_frame]))
             self.reported += 1
         # What a later window can still need: steps centred, and frames, from its start on.
