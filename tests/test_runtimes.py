@@ -3,6 +3,7 @@ on a tiny model, precision reported, usage errors for what a provider cannot do.
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -53,3 +54,56 @@ def test_openvino_output_is_not_overwritten_by_the_next_call(tiny_model: Path) -
     kept = first.copy()
     session.run(np.full((1, 4, 32, 32, 3), -0.5, np.float32))
     np.testing.assert_array_equal(first, kept)
+
+
+@pytest.mark.parametrize(
+    ("provider", "precision", "accelerator", "openvino", "bf16", "expected"),
+    [
+        # The automatic choice would be OpenVINO in fp32: ONNX Runtime's CPU provider instead.
+        ("auto", "auto", False, True, False, "cpu"),
+        ("auto", "fp32", False, True, True, "cpu"),
+        # OpenVINO computing in bf16 stays: that is where its speed is.
+        ("auto", "auto", False, True, True, "auto"),
+        ("auto", "bf16", False, True, False, "auto"),
+        # An accelerator, no OpenVINO runtime, or a provider the user named: unchanged.
+        ("auto", "auto", True, True, False, "auto"),
+        ("auto", "auto", False, False, False, "auto"),
+        ("openvino", "auto", False, True, False, "openvino"),
+        ("openvino", "fp32", False, True, False, "openvino"),
+        ("cpu", "auto", False, True, True, "cpu"),
+    ],
+)
+def test_stream_mode_takes_onnxruntime_where_openvino_would_compute_in_fp32(
+    monkeypatch: pytest.MonkeyPatch, provider: str, precision: str, accelerator: bool, openvino: bool,
+    bf16: bool, expected: str,
+) -> None:
+    import vidclass.runtimes as runtimes
+    from vidclass.runtimes import openvino as openvino_runtime
+
+    names = ["CUDAExecutionProvider", "CPUExecutionProvider"] if accelerator else ["CPUExecutionProvider"]
+    monkeypatch.setattr(runtimes.ort, "get_available_providers", lambda: names)
+    monkeypatch.setattr(runtimes, "_openvino_runtime", lambda: openvino)
+    monkeypatch.setattr(openvino_runtime, "cpu_supports", lambda precision: bf16 and precision == "bf16")
+    assert runtimes.stream_provider(provider, precision).value == expected
+
+
+def test_stream_mode_opens_both_forms_on_the_provider_it_chose(
+    stream_model: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With OpenVINO installed but no bf16, the automatic choice puts the one-pass model and its
+    streaming form on ONNX Runtime; windows mode keeps OpenVINO."""
+    pytest.importorskip("openvino", reason="the openvino extra is not installed")
+    from vidclass.runtimes import openvino as openvino_runtime
+
+    monkeypatch.setattr(openvino_runtime, "cpu_supports", lambda precision: False)
+    with caplog.at_level(logging.DEBUG, logger="vidclass"):
+        streaming = Classifier(stream_model)
+    # Why, for --verbose only: a run without it prints nothing about the choice.
+    (record,) = [r for r in caplog.records if "ONNX Runtime's CPU provider" in r.getMessage()]
+    assert record.levelno == logging.DEBUG and "--provider openvino" in record.getMessage()
+    assert streaming.mode.value == "stream"
+    assert streaming.session.provider == "cpu" and streaming.stream_session is not None
+    assert streaming.stream_session.provider == "cpu"
+    windows = Classifier(stream_model, mode="windows")
+    assert windows.session.provider == "openvino" and windows.session.precision == "fp32"
+    assert Classifier(stream_model, provider="openvino").stream_session.provider == "openvino"

@@ -36,7 +36,7 @@ from .clips import Clip, ClipMeta, ClipStats, Planner, cut_source, prefetch
 from .convert.stream_runtime import DEFAULT_BLOCK_FRAMES, StreamingI3D
 from .errors import InputError, ModelNotFoundError, NonFiniteError, UsageError
 from .results import ClipLabel, ClipResult, LabelScore, Segment, Timeline, WindowResult
-from .runtimes import Session, StreamSession
+from .runtimes import Session, StreamSession, model_path, stream_provider
 from .sampling import Window, Windower, validate_window
 from .segments import segment_windows
 from .settings import Mode, Settings
@@ -267,14 +267,17 @@ class Classifier:
         settings = (settings or Settings()).replace(**options)
         if model is not None:
             settings = settings.replace(model=os.fspath(model))
-        self.session = Session(
-            settings.model, settings.provider, settings.threads, settings.precision,
-            memory_arena=settings.mode is Mode.windows,
-        )
-        self.spec = spec = self.session.spec
-        companion = streaming_companion(self.session.path)
+        path = model_path(settings.model, settings.precision)
+        companion = streaming_companion(path)
         if settings.mode is Mode.auto:
             settings = settings.replace(mode=Mode.stream if companion.is_file() else Mode.windows)
+        provider = settings.provider
+        if settings.mode is Mode.stream:
+            provider = stream_provider(provider, settings.precision)
+        self.session = Session(
+            path, provider, settings.threads, settings.precision, memory_arena=settings.mode is Mode.windows
+        )
+        self.spec = spec = self.session.spec
         #: Stream mode: the model's streaming form, on the same provider (see :class:`StreamScorer`).
         self.stream_session: StreamSession | None = None
         if settings.mode is Mode.stream:

@@ -58,10 +58,8 @@ class Session:
         precision: Precision | str = Precision.auto,
         memory_arena: bool = True,
     ) -> None:
-        self.path = resolve_model(model)
         precision = Precision(precision)
-        if precision is Precision.int8:
-            self.path = int8_variant(self.path)
+        self.path = model_path(model, precision)
         options = _session_options(threads, memory_arena)
         self._session, self.provider = _open(self.path, Provider(provider), options, precision, threads)
         #: The arithmetic actually used ("fp32", "bf16", "int8", ...).
@@ -129,8 +127,11 @@ class StreamSession:
     def __init__(self, path: Path, session: Session, threads: int | None = None,
                  precision: Precision | str = Precision.auto) -> None:
         self.path = path
-        # The states' lengths change from call to call (the first, the flush): plain allocation, as
-        # for dense chunks (see _session_options).
+        # The states' lengths change from call to call (the first call of each file, the flush), and
+        # ONNX Runtime's arena keeps its largest blocks of every shape it has served: plain allocation.
+        # Measured (scripts/bench.py's stream variant, ONNX Runtime CPU, 8 s 640x360 video, 2-core AMD
+        # EPYC with AVX2, two runs each): peak RSS 811 and 814 MB without the arena, 1085 and 1097 MB
+        # with it, for 6.2-6.5 s against 5.9-6.2 s of wall time.
         options = _session_options(threads, memory_arena=False)
         self._session, self.provider = _open(path, Provider(session.provider), options, Precision(precision), threads)
         meta = self._session.get_modelmeta().custom_metadata_map
@@ -163,6 +164,43 @@ def _session_options(threads: int | None, memory_arena: bool) -> ort.SessionOpti
     if threads:
         options.intra_op_num_threads = threads
     return options
+
+
+def model_path(model: str | os.PathLike[str] | None, precision: Precision | str = Precision.auto) -> Path:
+    """The file a :class:`Session` over ``model`` at ``precision`` opens (found or provisioned by
+    :func:`vidclass.store.resolve_model`; the int8 variant beside it for ``int8``)."""
+    path = resolve_model(model)
+    return int8_variant(path) if Precision(precision) is Precision.int8 else path
+
+
+def stream_provider(provider: Provider | str, precision: Precision | str) -> Provider:
+    """The provider the streaming form runs on, given what the user asked for.
+
+    Only the automatic choice changes: where it would be the OpenVINO runtime computing in fp32 (a
+    CPU without bf16, or ``--precision fp32``), stream mode takes ONNX Runtime's CPU provider. The
+    OpenVINO CPU plugin keeps the buffers of the streaming graph's first call (64 frames and every
+    state, about 0.7 GB) for the rest of the run, well above windows mode's peak, where ONNX Runtime
+    frees them. Measured with ``vidclass predict`` on 640x360 videos, 2-core AMD EPYC with AVX2 and
+    no bf16, medians of three (README, Performance): OpenVINO 1157 MB and 8.6 s on 8 s of video,
+    1173 MB and 22.5 s on 30 s; ONNX Runtime 718 MB and 7.9 s, 775 MB and 27.0 s; windows mode on
+    OpenVINO 865 MB and 11.5 s, 866 MB and 36.3 s. ``--provider openvino`` keeps OpenVINO's speed.
+    With bf16 arithmetic OpenVINO stays the choice: that is where its speed is (4x on AMX).
+    """
+    provider, precision = Provider(provider), Precision(precision)
+    if provider is not Provider.auto or precision not in (Precision.auto, Precision.fp32):
+        return provider
+    available = ort.get_available_providers()
+    if any(_ORT_NAMES[p] in available for p in AUTO_ORDER) or not _openvino_runtime():
+        return provider  # an accelerator (or ONNX Runtime's own CPU provider) is the choice anyway
+    from ..runtimes import openvino as openvino_runtime
+
+    if precision is Precision.auto and openvino_runtime.cpu_supports(OPENVINO_AUTO_PRECISION.value):
+        return provider
+    log.debug(
+        "stream mode on ONNX Runtime's CPU provider: OpenVINO would compute in fp32 here and hold "
+        "about 0.4 GB more (--provider openvino runs it there)"
+    )
+    return Provider.cpu
 
 
 def int8_variant(path: Path) -> Path:
