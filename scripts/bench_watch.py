@@ -17,6 +17,9 @@ I3D weights into ``--cache`` (a link to the model and ``<name>.stream.onnx`` bes
 
     python scripts/bench_watch.py --seconds 50 --repeat 2
     python scripts/bench_watch.py --provider cpu --modes stream,windows --cpu-per-call
+    python scripts/bench_watch.py --modes stream,stream:16 --repeat 2   # blocks of 32 and of 16 frames
+
+A mode ``stream:N`` runs stream mode with ``--chunk-frames N`` (blocks of N frames).
 
 Prints one JSON object per run as it ends, then a Markdown table.
 """
@@ -84,10 +87,21 @@ def streaming_model(model: Path, weights: Path, cache: Path) -> Path:
     return linked
 
 
-def run_watch(url: str, mode: str, args: argparse.Namespace, model: Path) -> dict[str, object]:
+def parse_mode(text: str) -> tuple[str, int | None]:
+    """``stream``, ``windows`` or ``stream:N`` (blocks of N frames) -> (mode, block or None)."""
+    mode, _, block = text.partition(":")
+    if mode not in MODES or (block and (mode != "stream" or not block.isdigit())):
+        raise SystemExit(f"--modes: unknown {text!r}; choose from {', '.join(MODES)} or stream:N")
+    return mode, int(block) if block else None
+
+
+def run_watch(url: str, label: str, args: argparse.Namespace, model: Path) -> dict[str, object]:
+    mode, block = parse_mode(label)
     command = [sys.executable, "-c", "from vidclass.cli import main; main()", "watch", url, "--json"]
     command += ["--duration", str(args.seconds), "--provider", args.provider, "--precision", args.precision]
     command += ["--mode", mode, "--model", str(model)]
+    if block:
+        command += ["--chunk-frames", str(block)]
     if args.threads:
         command += ["--threads", str(args.threads)]
     load_before = os.getloadavg()[0]
@@ -116,7 +130,7 @@ def run_watch(url: str, mode: str, args: argparse.Namespace, model: Path) -> dic
     fps = [r["capture_fps"] for r in records if r["capture_fps"] is not None]
     cpu_s = (cpu_after.ru_utime - cpu_before.ru_utime) + (cpu_after.ru_stime - cpu_before.ru_stime)
     return {
-        "mode": mode,
+        "mode": label,
         "mode_reported": sorted({r.get("mode") for r in records}, key=str),
         "provider": records[0]["provider"] if records else None,
         "windows": len(records),
@@ -218,12 +232,13 @@ def main() -> None:
     )
     args = parser.parse_args()
     modes = [m.strip() for m in args.modes.split(",") if m.strip()]
-    if unknown := set(modes) - set(MODES):
-        raise SystemExit(f"--modes: unknown {sorted(unknown)}; choose from {MODES}")
+    for mode in modes:
+        parse_mode(mode)
 
     cpu = cpu_description()
     print(json.dumps({"cpu": cpu, "loadavg": os.getloadavg()}), flush=True)
-    model = streaming_model(args.model, args.weights, args.cache) if "stream" in modes else args.model
+    streaming = any(parse_mode(m)[0] == "stream" for m in modes)
+    model = streaming_model(args.model, args.weights, args.cache) if streaming else args.model
     with VideoFile(args.clip) as video:
         frames = [frame.image for frame in video]
     runs = []

@@ -118,6 +118,20 @@ def _mode_option(*modes: str) -> Any:
 ModeOption = _mode_option("stream", "dense", "windows")
 #: ``watch``: a live source has no dense chunks.
 LiveModeOption = _mode_option("stream", "windows")
+
+
+def _chunk_option(words: str) -> Any:
+    """``--chunk-frames``: how many frames each model call takes in a one-pass mode."""
+    return Annotated[int | None, value("--chunk-frames", min=8, metavar="N", panel=WINDOWS, help=words)]
+
+
+#: ``predict``: stream blocks and dense chunks.
+ChunkOption = _chunk_option("stream: frames per block (default: 32); dense: frames per chunk (default: 224).")
+#: ``watch``: stream blocks, where the block length is also part of the latency.
+LiveChunkOption = _chunk_option(
+    "stream: frames per block, a multiple of 8 (default: 32). Smaller blocks give results sooner "
+    "for more CPU per frame."
+)
 ProviderOption = Annotated[
     Provider,
     value(

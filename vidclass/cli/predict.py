@@ -24,8 +24,8 @@ from .common import (
     IO,
     REPORT_THUMBNAILS,
     SEGMENTS,
-    WINDOWS,
     AddressOption,
+    ChunkOption,
     EngineOption,
     HopOption,
     ModelOption,
@@ -97,13 +97,7 @@ def predict(
     window: WindowOption = None,
     hop: HopOption = None,
     mode: ModeOption = Mode.auto,
-    chunk_frames: Annotated[
-        int | None,
-        value(
-            "--chunk-frames", min=8, metavar="N", panel=WINDOWS,
-            help="stream: frames per block (default: 32); dense: frames per chunk (default: 224).",
-        ),
-    ] = None,
+    chunk_frames: ChunkOption = None,
     segments: Annotated[
         bool,
         flag("--segments", panel=SEGMENTS, help="Also merge the windows into segments: action, start, end, score."),

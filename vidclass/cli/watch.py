@@ -21,6 +21,7 @@ from .common import (
     SOURCE,
     WINDOWS,
     HopOption,
+    LiveChunkOption,
     LiveModeOption,
     ModelOption,
     PrecisionOption,
@@ -77,6 +78,7 @@ def watch(
     window: WindowOption = None,
     hop: HopOption = None,
     mode: LiveModeOption = Mode.auto,
+    chunk_frames: LiveChunkOption = None,
     smooth: Annotated[
         int,
         value(
@@ -146,7 +148,7 @@ def watch(
             raise UsageError(f"--output {output}: watch writes JSON Lines; name the file .jsonl")
         settings = Settings(
             model=model, provider=provider, precision=precision, threads=threads, window_frames=window,
-            hop_frames=hop, top_k=top_k, mode=mode,
+            hop_frames=hop, top_k=top_k, mode=mode, chunk_frames=chunk_frames,
         )
         classifier = Classifier(settings=settings)
         records = open_output(output, top_k, force=force) if output is not None else None

@@ -13,7 +13,7 @@ Two modes, as for files (``Classifier.mode``; ``auto`` is stream when the model'
 beside it):
 
 **Stream** (:class:`BlockFeed`, :class:`StreamState`). Output frames go to the inference thread in
-blocks of the stream's block length (``Recipe.chunk_frames``: 32 frames for I3D) through a bounded
+blocks (:func:`live_block_frames`: 8 frames for I3D unless ``chunk_frames`` says) through a bounded
 :class:`Handover` (the backlog); the streaming runtime
 (:class:`~vidclass.convert.stream_runtime.StreamingI3D`) keeps the network's temporal state between
 calls, so each block costs only its own frames. After each call, every window whose steps have all
@@ -31,7 +31,7 @@ A reopened stream flushes the state (its last windows are scored with the paddin
 and starts a new one.
 
 *Falling behind.* The state cannot skip frames inside itself, so in real time the backlog holds at
-most a window, its look-ahead and a block (:func:`backlog_blocks`: 5 blocks, 6.4 s for I3D). When a
+most a window, its look-ahead and a block (:func:`backlog_blocks`: 16 blocks, 5.1 s for I3D). When a
 block arrives and the backlog is full (the model is slower than real time), the waiting blocks are
 dropped, the state is abandoned and a new one starts with the arriving block: the windows that the
 dropped frames would have completed, and those that waited for their look-ahead, are counted as
@@ -194,11 +194,34 @@ class Handover(Generic[T]):
 
 def backlog_blocks(window_frames: int, look_ahead_frames: int, block_frames: int) -> int:
     """Blocks that may wait for the model in real time: a window, its look-ahead and one block (I3D:
-    64 + 53 + 32 frames, 5 blocks of 32, 6.4 s). A restarted state gives its first result only once a
-    window and its look-ahead have been through the model: with a shorter backlog, a model slower than
-    real time would restart the state before any result (measured: 0 windows in 12 s with 2 blocks).
-    A longer one would only let results fall further behind before the drop."""
+    64 + 53 + 8 frames, 16 blocks of 8, 5.1 s; with blocks of 32, 5 blocks, 6.4 s). A restarted state
+    gives its first result only once a window and its look-ahead have been through the model: with a
+    shorter backlog, a model slower than real time would restart the state before any result
+    (measured: 0 windows in 12 s with 2 blocks of 32). A longer one would only let results fall
+    further behind before the drop."""
     return max(1, math.ceil((window_frames + look_ahead_frames + block_frames) / block_frames))
+
+
+#: Stream mode's block length live, unless the settings give one (``--chunk-frames``): the smallest
+#: multiple of the model's time stride with at least this many frames (I3D: 8, one output step per
+#: call). A result waits for up to a block to fill and for the call, so the block is part of the
+#: latency. Measured (``scripts/bench_watch.py --modes stream,stream:16,stream:8 --repeat 2``, 30 fps
+#: loopback stream, ONNX Runtime fp32, 2-core AMD EPYC with AVX2, idle): median latency 4.88 and
+#: 4.89 s with blocks of 32 frames, 3.24 and 3.10 s with 16, 2.52 and 2.53 s with 8; no window
+#: skipped in any run; 1.55-1.57, 1.60-1.73 and 1.62-1.68 CPU s per second of video. Files keep
+#: blocks of 32 (:data:`~vidclass.convert.stream_runtime.DEFAULT_BLOCK_FRAMES`), where only the
+#: throughput counts.
+LIVE_BLOCK_MIN_FRAMES = 8
+
+
+def live_block_frames(classifier: Classifier) -> int:
+    """Frames per stream-mode block in ``watch``: the settings' ``chunk_frames``, else the smallest
+    multiple of the stride with at least :data:`LIVE_BLOCK_MIN_FRAMES`."""
+    if classifier.settings.chunk_frames:
+        return classifier.recipe.chunk_frames
+    assert classifier.stream_session is not None
+    stride = classifier.stream_session.stream.stride_frames
+    return stride * math.ceil(LIVE_BLOCK_MIN_FRAMES / stride)
 
 
 def look_ahead_frames(classifier: Classifier) -> int:
@@ -265,7 +288,7 @@ class StreamState:
         clf = self.classifier
         session = clf.stream_session
         assert session is not None
-        self.runtime = StreamingI3D(session.run, session.stream, clf.spec, clf.recipe.chunk_frames)
+        self.runtime = StreamingI3D(session.run, session.stream, clf.spec, live_block_frames(clf))
         self.runtime.start(self.total_frames)
         self.windower = Windower(clf.window_frames, clf.hop_frames)
         self.steps = np.zeros((0, clf.spec.num_classes), np.float32)
@@ -393,7 +416,7 @@ class BlockFeed:
     def __init__(self, classifier: Classifier, handover: Handover[Block], total_frames: int | None) -> None:
         self.classifier = classifier
         self.handover = handover
-        self.block_frames = classifier.recipe.chunk_frames
+        self.block_frames = live_block_frames(classifier)
         self.dropped_frames: dict[int, int] = {}
         self.restarts = 0
         #: The length of the first state's grid (a file's), None for a live source.
@@ -519,7 +542,7 @@ class Watch:
         self._block_feed: BlockFeed | None = None
         if self.mode is Mode.stream:
             blocks = backlog_blocks(
-                classifier.window_frames, look_ahead_frames(classifier), classifier.recipe.chunk_frames
+                classifier.window_frames, look_ahead_frames(classifier), live_block_frames(classifier)
             )
             self._handover = Handover(keep_every=not realtime, capacity=blocks)
             self._feed = self._block_feed = BlockFeed(classifier, self._handover, self._announced_frames())
