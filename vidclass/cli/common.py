@@ -129,8 +129,8 @@ def _chunk_option(words: str) -> Any:
 ChunkOption = _chunk_option("stream: frames per block (default: 32); dense: frames per chunk (default: 224).")
 #: ``watch``: stream blocks, where the block length is also part of the latency.
 LiveChunkOption = _chunk_option(
-    "stream: frames per block, a multiple of 8 (default: 32). Smaller blocks give results sooner "
-    "for more CPU per frame."
+    "stream: frames per block, a multiple of the model's time stride (default: the smallest with 8 or more; "
+    "I3D: 8). Larger blocks take less CPU per frame and give results later."
 )
 ProviderOption = Annotated[
     Provider,
