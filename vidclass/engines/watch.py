@@ -401,9 +401,7 @@ class WindowFeed:
     def _dropped(self, items: list[Clip | Block], arriving: Clip) -> None:
         for item in items:
             if isinstance(item, Block) and self._blocks is not None:
-                self._blocks.dropped_frames[item.state] = self._blocks.dropped_frames.get(item.state, 0) + len(
-                    item.frames
-                )
+                self._blocks.count_dropped(item)
             else:
                 self.skipped += 1
 
@@ -432,6 +430,10 @@ class BlockFeed:
     @property
     def started(self) -> bool:
         return self._frames is not None
+
+    def count_dropped(self, block: Block) -> None:
+        """``block`` will never reach the model: its frames count against its state."""
+        self.dropped_frames[block.state] = self.dropped_frames.get(block.state, 0) + len(block.frames)
 
     def segment(self, origin_s: float) -> bool:
         """A new segment: the last frames of the previous one go to the model (its state is flushed
@@ -480,7 +482,7 @@ class BlockFeed:
             # The model is more than a backlog behind: the waiting frames are dropped and a new state
             # begins with the arriving block (its frame 0, its grid: a live stream's).
             for lost in dropped:
-                self.dropped_frames[lost.state] = self.dropped_frames.get(lost.state, 0) + len(lost.frames)
+                self.count_dropped(lost)
             self.restarts += 1
             self._state += 1
             self._state_origin_s = first_s

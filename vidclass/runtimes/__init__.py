@@ -189,12 +189,9 @@ def stream_provider(provider: Provider | str, precision: Precision | str) -> Pro
     provider, precision = Provider(provider), Precision(precision)
     if provider is not Provider.auto or precision not in (Precision.auto, Precision.fp32):
         return provider
-    available = ort.get_available_providers()
-    if any(_ORT_NAMES[p] in available for p in AUTO_ORDER) or not _openvino_runtime():
-        return provider  # an accelerator (or ONNX Runtime's own CPU provider) is the choice anyway
-    from ..runtimes import openvino as openvino_runtime
-
-    if precision is Precision.auto and openvino_runtime.cpu_supports(OPENVINO_AUTO_PRECISION.value):
+    if not _auto_takes_openvino_runtime(ort.get_available_providers()):
+        return provider  # an accelerator, or ONNX Runtime's own CPU provider, is the choice anyway
+    if _openvino_arithmetic(precision) is not Precision.fp32:
         return provider
     log.debug(
         "stream mode on ONNX Runtime's CPU provider: OpenVINO would compute in fp32 here and hold "
@@ -222,7 +219,16 @@ def _openvino_runtime() -> bool:
     return openvino_runtime.available()
 
 
-def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tuple[object, str]:
+def _auto_takes_openvino_runtime(available: list[str]) -> bool:
+    """Whether ``--provider auto`` runs the OpenVINO runtime itself: no accelerator provider (nor an
+    OpenVINO one) in this onnxruntime, and the ``openvino`` extra installed."""
+    return not any(_ORT_NAMES[p] in available for p in AUTO_ORDER) and _openvino_runtime()
+
+
+def _openvino_arithmetic(precision: Precision) -> Precision:
+    """The arithmetic the OpenVINO runtime computes in for ``precision``: ``auto`` is
+    :data:`OPENVINO_AUTO_PRECISION` where the CPU has it, else fp32; an explicit bf16 or fp16 the CPU
+    lacks is a usage error."""
     from ..runtimes import openvino as openvino_runtime
 
     wanted = OPENVINO_AUTO_PRECISION if precision is Precision.auto else precision
@@ -232,6 +238,13 @@ def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tup
         if precision is not Precision.auto:
             raise UsageError(f"--precision {wanted.value}: this CPU has no native {wanted.value} arithmetic")
         wanted = Precision.fp32
+    return wanted
+
+
+def _open_openvino(path: Path, precision: Precision, threads: int | None) -> tuple[object, str]:
+    from ..runtimes import openvino as openvino_runtime
+
+    wanted = _openvino_arithmetic(precision)
     try:
         session = openvino_runtime.OpenVinoSession(path, wanted.value, threads)
     except openvino_runtime.LoadError as e:  # its cause, in one line
@@ -262,7 +275,7 @@ def _open(
         )
     if provider is Provider.auto:
         candidates = [p for p in AUTO_ORDER if _ORT_NAMES[p] in available]
-        if not candidates and ov_runtime:
+        if _auto_takes_openvino_runtime(available):
             # No accelerator in this onnxruntime, but the openvino extra is installed: on a CPU the
             # OpenVINO runtime is 1.5x (fp32) to 4x (bf16 on AMX) faster than ONNX Runtime's CPU
             # provider, with the same top-1 on every shared clip (README, Performance).
