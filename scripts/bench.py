@@ -39,11 +39,19 @@ x FMA units (2, as on Xeon Scalable Gold/Platinum, AMD Zen and every AVX2 Intel 
 ``--fma-units`` to change). bf16 (AMX) and int8 variants compute faster than this fp32 peak allows;
 their share is still quoted against it, as a yardstick.
 
+The fp32 ceiling: before the variants and after them, the bench times one 1536x1536 matrix product
+on all cores, with ONNX Runtime and with numpy (a GEMM is as regular as fp32 work gets, so no layer of
+the network runs faster). One pass over the video at the best of these rates is the least time any
+fp32 variant can take, and ``speedup_ceiling_fp32`` is the baseline's wall time over it: on a CPU
+where it is below the target (``TARGET_SPEEDUP``), only bf16 or int8 arithmetic reaches the target.
+
 The last line is one JSON object: ``speedup_windows`` (vidclass windows mode, fp32, over the
 baseline), ``speedup_default`` (vidclass's default settings: ``vidclass predict`` with no options),
 ``flops_ratio_default`` (the default's model FLOPs over the one-pass minimum), ``realtime_factor``
 and ``pipeline_efficiency`` (default settings), and the same for the fastest variant that ships with
-100 % top-1 agreement (``*_fast``). The table before it is markdown, ready for the README.
+100 % top-1 agreement (``*_fast``), and the ceiling: ``fp32_gflops_measured``, ``one_pass_gflop``,
+``one_pass_s_at_fp32_ceiling``, ``speedup_ceiling_fp32`` and ``gflops_for_target`` (the rate one pass
+must keep up over the whole run for the target). The table before it is markdown, ready for the README.
 """
 
 from __future__ import annotations
@@ -139,6 +147,57 @@ def cpu_peak_gflops(fma_units: int = 2) -> tuple[float, str]:
         f"x {fma_units} FMA units) = {peak:.0f} GFLOP/s"
     )
     return peak, how
+
+
+def measured_fp32_gflops(size: int = 1536, repeats: int = 5) -> dict[str, float]:
+    """The best fp32 rates this machine gives now to one ``size``-cubed matrix product on all cores,
+    best of ``repeats``: ONNX Runtime's MatMul (the GEMM its convolutions become) and numpy's (the
+    BLAS it was built with). A GEMM this size is as regular as fp32 work gets: no convolution of a
+    real network runs faster, so one pass over the video at the better of the two rates is the
+    fp32 ceiling."""
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("MatMul", ["a", "b"], ["c"])],
+        "gemm",
+        [helper.make_tensor_value_info(name, TensorProto.FLOAT, [size, size]) for name in ("a", "b")],
+        [helper.make_tensor_value_info("c", TensorProto.FLOAT, [size, size])],
+    )
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = os.cpu_count() or 1
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    session = ort.InferenceSession(model.SerializeToString(), options, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    a, b = (rng.standard_normal((size, size), dtype=np.float32) for _ in range(2))
+    products = {"onnxruntime": lambda: session.run(None, {"a": a, "b": b}), "numpy": lambda: a @ b}
+    rates = {}
+    for name, product in products.items():
+        product()
+        best = math.inf
+        for _ in range(repeats):
+            began = time.perf_counter()
+            product()
+            best = min(best, time.perf_counter() - began)
+        rates[name] = 2 * size**3 / best / 1e9
+    return rates
+
+
+#: Issue 15's target for ``speedup_default`` on a 2-core CPU without AMX.
+TARGET_SPEEDUP = 6.0
+
+
+def fp32_ceiling(one_pass_gflop: float, gflops: float, baseline_s: float | None) -> dict:
+    """What fp32 arithmetic allows here: one pass over the video at ``gflops``, and the speed-up over
+    the baseline that would give (nothing that computes every frame once in fp32 is faster)."""
+    seconds = one_pass_gflop / gflops
+    ceiling = {"fp32_gflops_measured": round(gflops, 1), "one_pass_gflop": round(one_pass_gflop, 1),
+               "one_pass_s_at_fp32_ceiling": round(seconds, 2)}
+    if baseline_s is not None:
+        ceiling["speedup_ceiling_fp32"] = round(baseline_s / seconds, 2)
+        # The rate one pass must keep up, decoding included, for the target speed-up.
+        ceiling["gflops_for_target"] = round(one_pass_gflop * TARGET_SPEEDUP / baseline_s, 1)
+    return ceiling
 
 
 def cpu_name() -> str:
@@ -611,6 +670,7 @@ def summarise(records: dict[str, list[dict]], video_s: float, peak: float) -> di
             "model_gflop": first["flops"] / 1e9,
             "gflop_per_video_s": first["flops"] / 1e9 / video_s,
             "flops_ratio": first["flops"] / first["min_flops"],
+            "one_pass_gflop": first["min_flops"] / 1e9,
             "gflops": gflops,
             # Per CPU second (every thread, decoding included) against one core's peak: how well the
             # cores were used whenever they ran, which other jobs on the machine do not change.
@@ -715,6 +775,7 @@ def main(argv: list[str] | None = None) -> int:
         names = runnable(args.variants or (QUICK_VARIANTS if args.quick else list(VARIANTS)))
         reps = args.reps or (3 if args.quick else 5)
         load_before = load_average()
+        rates = [measured_fp32_gflops()]
         records: dict[str, list[dict]] = {name: [] for name in names}
         for rep in range(reps):
             for name in [n for n in names if n in records]:
@@ -731,15 +792,36 @@ def main(argv: list[str] | None = None) -> int:
                     flush=True,
                 )
         load_after = load_average()
+        rates.append(measured_fp32_gflops())
     table = summarise(records, video_s, peak)
     print(f"\nload average (1, 5, 15 min) before: {load_before}; after: {load_after}")
+    rate = max(max(r.values()) for r in rates)
+    said = "; ".join(
+        f"{when} " + ", ".join(f"{name} {gflops:.0f}" for name, gflops in r.items())
+        for when, r in zip(("before", "after"), rates, strict=True)
+    )
+    print(
+        f"measured fp32 GEMM rate (1536^3, {os.cpu_count()} threads, best of 5), GFLOP/s: {said}; the best, "
+        f"{rate:.0f}, is {100 * rate / peak:.0f} % of the peak above"
+    )
     print(f"median of {reps} repetitions; wall time min-max in brackets; CPU s: every thread of the process\n")
     print_table(table)
-    print(json.dumps(headline(table, video_s, reps, load_before, load_after, peak)))
+    summary = headline(table, video_s, reps, load_before, load_after, peak, rate)
+    if "speedup_ceiling_fp32" in summary:
+        print(
+            f"fp32 ceiling: one pass ({summary['one_pass_gflop']:.0f} GFLOP) at {rate:.0f} GFLOP/s takes "
+            f"{summary['one_pass_s_at_fp32_ceiling']:.1f} s, {summary['speedup_ceiling_fp32']:.2f}x the baseline; "
+            f"{TARGET_SPEEDUP:g}x needs {summary['gflops_for_target']:.0f} GFLOP/s for the whole run. Beyond the "
+            "ceiling only bf16 or int8 arithmetic (or less work than one pass) is faster\n"
+        )
+    print(json.dumps(summary))
     return 0
 
 
-def headline(table: dict[str, dict], video_s: float, reps: int, load_before: str, load_after: str, peak: float) -> dict:
+def headline(
+    table: dict[str, dict], video_s: float, reps: int, load_before: str, load_after: str, peak: float,
+    measured_gflops: float | None = None,
+) -> dict:
     """The final JSON line: the figures the issue's targets are about, then every variant's row."""
     summary: dict = {
         "video_s": round(video_s, 2),
@@ -772,6 +854,10 @@ def headline(table: dict[str, dict], video_s: float, reps: int, load_before: str
         if windows:
             summary["peak_rss_mb_windows"] = round(table[windows]["peak_rss_mb"])
             summary["peak_rss_windows_variant"] = windows
+    if measured_gflops and table:
+        one_pass = next(iter(table.values()))["one_pass_gflop"]
+        baseline_s = table["baseline"]["wall_s"] if "baseline" in table else None
+        summary.update(fp32_ceiling(one_pass, measured_gflops, baseline_s))
     fast = next((n for n in ("stream-ov-bf16", "dense-ov-bf16", "windows-ov-bf16") if n in table), None)
     if fast:
         summary["fast_variant"] = fast
