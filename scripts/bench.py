@@ -149,7 +149,11 @@ def cpu_peak_gflops(fma_units: int = 2) -> tuple[float, str]:
     return peak, how
 
 
-def measured_fp32_gflops(size: int = 1536, repeats: int = 5) -> dict[str, float]:
+#: The matrix product that measures the fp32 ceiling: its size (square) and how many runs (the best counts).
+GEMM_SIZE, GEMM_REPEATS = 1536, 5
+
+
+def measured_fp32_gflops(size: int = GEMM_SIZE, repeats: int = GEMM_REPEATS) -> dict[str, float]:
     """The best fp32 rates this machine gives now to one ``size``-cubed matrix product on all cores,
     best of ``repeats``: ONNX Runtime's MatMul (the GEMM its convolutions become) and numpy's (the
     BLAS it was built with). A GEMM this size is as regular as fp32 work gets: no convolution of a
@@ -801,7 +805,8 @@ def main(argv: list[str] | None = None) -> int:
         for when, r in zip(("before", "after"), rates, strict=True)
     )
     print(
-        f"measured fp32 GEMM rate (1536^3, {os.cpu_count()} threads, best of 5), GFLOP/s: {said}; the best, "
+        f"measured fp32 GEMM rate ({GEMM_SIZE}^3, {os.cpu_count()} threads, best of {GEMM_REPEATS}), GFLOP/s: "
+        f"{said}; the best, "
         f"{rate:.0f}, is {100 * rate / peak:.0f} % of the peak above"
     )
     print(f"median of {reps} repetitions; wall time min-max in brackets; CPU s: every thread of the process\n")
