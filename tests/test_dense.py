@@ -9,6 +9,8 @@ the real arm-wrestling clip (250 frames) against one pass and against the refere
 from __future__ import annotations
 
 import json
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +18,7 @@ import onnxruntime as ort
 import pytest
 from synthetic import SAME_SPEC, invoke, solid_frames, write_video
 
-from vidclass import Classifier
+from vidclass import Classifier, clips
 from vidclass.clips import iter_frames, prefetch
 from vidclass.dense import (
     Chunk,
@@ -198,6 +200,46 @@ def test_prefetch_keeps_order_raises_errors_and_stops_early() -> None:
     assert next(stream) == 0
     stream.close()
     assert closed == [True]
+
+
+def test_exit_hook_survives_a_producer_whose_start_was_interrupted(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Ctrl-C landing while prefetch starts its thread leaves a registered thread never started: the
+    exit hook must pass it by (it raised "cannot join thread before it is started", then SIGABRT)."""
+
+    def interrupted_start(self: threading.Thread) -> None:
+        raise KeyboardInterrupt  # Ctrl-C, delivered before the thread is started
+
+    monkeypatch.setattr(threading.Thread, "start", interrupted_start)
+    stream = prefetch(iter(range(100)), depth=2)
+    with pytest.raises(KeyboardInterrupt):
+        next(stream)
+    monkeypatch.undo()
+    never = [thread for thread in clips._RUNNING if thread.ident is None]
+    assert never
+    began = time.monotonic()
+    try:
+        clips._stop_producers()  # what runs at exit
+    finally:
+        for thread in never:
+            clips._RUNNING.pop(thread, None)
+    assert time.monotonic() - began < clips._EXIT_JOIN_S
+
+
+def test_exit_hook_joins_a_producer_that_starts_late(monkeypatch: pytest.MonkeyPatch) -> None:
+    """A thread whose start() was interrupted after the OS thread was made runs a moment later: the
+    exit hook waits for it to start, then stops and joins it."""
+    monkeypatch.setattr(clips, "_EXIT_START_S", 5.0)  # no race with a slow machine: the hook polls
+    stop, saw = threading.Event(), []
+
+    def produce() -> None:
+        saw.append(stop.is_set())
+        clips._RUNNING.pop(threading.current_thread(), None)
+
+    late = threading.Thread(target=produce, daemon=True)
+    clips._RUNNING[late] = stop
+    threading.Timer(0.1, late.start).start()
+    clips._stop_producers()
+    assert saw == [True] and not late.is_alive()
 
 
 # --- the real model ------------------------------------------------------------------------------

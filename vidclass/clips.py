@@ -18,6 +18,7 @@ from __future__ import annotations
 import atexit
 import queue
 import threading
+import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -321,6 +322,8 @@ T = TypeVar("T")
 _END = object()
 #: Producer threads still running, with their stop events: stopped and joined at exit (see below).
 _RUNNING: dict[threading.Thread, threading.Event] = {}
+#: At exit: how long to wait for the producers to end, and for one whose start was interrupted to run.
+_EXIT_JOIN_S, _EXIT_START_S = 5.0, 0.2
 
 
 @atexit.register
@@ -330,10 +333,30 @@ def _stop_producers() -> None:
     A consumer abandoned by an exception (Ctrl-C in the CLI) leaves its producer waiting, its
     generator kept alive by the traceback. A daemon thread still inside FFmpeg or OpenCV when the
     interpreter tears down can abort the process (SIGABRT) instead of exiting with the CLI's code.
+
+    Ctrl-C can also land while :func:`prefetch` starts its thread: the thread is then either a moment
+    from running or never runs, and ``join`` refuses it ("cannot join thread before it is started";
+    once in a CI run that was a traceback at exit and then SIGABRT instead of 130). Such a thread gets
+    :data:`_EXIT_START_S` to start, then is joined like the others.
     """
-    for thread, stop in list(_RUNNING.items()):
+    producers = list(_RUNNING.items())
+    for _, stop in producers:
         stop.set()
-        thread.join(timeout=5.0)
+    deadline = time.monotonic() + _EXIT_JOIN_S
+    for thread, _ in producers:
+        _join_at_exit(thread, deadline)
+
+
+def _join_at_exit(thread: threading.Thread, deadline: float) -> None:
+    starting_until = time.monotonic() + _EXIT_START_S
+    while True:
+        try:
+            thread.join(timeout=max(0.0, deadline - time.monotonic()))
+            return
+        except RuntimeError:  # not started (yet): its start() was interrupted
+            if time.monotonic() >= starting_until:
+                return  # never will: nothing runs to be joined
+            time.sleep(0.01)
 
 
 class _Failed:
